@@ -1,0 +1,42 @@
+"""``python -m benchmark list``: registered methods and protocols."""
+
+from __future__ import annotations
+
+import argparse
+
+from tabulate import tabulate
+
+from benchmark.protocols import PROTOCOLS
+from benchmark.registry import load_plugins, registered_methods
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "list", help="list method plugins and protocols",
+        description="List registered methods (name, description, paper) and protocols "
+        "(name, splits). With --verbose, also each method's hyperparameters and config.")
+    parser.add_argument("--plugins", default="",
+                        help="comma-separated external plugin modules or .py files")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="show hyperparameter defaults and config paths")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    load_plugins([p for p in args.plugins.split(",") if p.strip()])
+    rows = []
+    for info in registered_methods().values():
+        row = [info.name, info.description, info.paper]
+        if args.verbose:
+            params = ", ".join(f"{k}={v!r}" for k, v in info.hyperparameters.items())
+            row += [params or "-", str(info.config)]
+        rows.append(row)
+    headers = ["method", "description", "paper"]
+    if args.verbose:
+        headers += ["hyperparameters (class defaults)", "config"]
+    print("Methods")
+    print(tabulate(rows, headers=headers, tablefmt="simple"))
+    print("\nProtocols")
+    print(tabulate([[p.name, ", ".join(p.split_names), p.description] for p in PROTOCOLS.values()],
+                   headers=["protocol", "splits", "description"], tablefmt="simple"))
+    return 0

@@ -1,0 +1,27 @@
+"""``python -m benchmark perf``: speed benchmarks that print measured figures and ratios."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "perf", help="speed benchmarks (e.g. the batched Sinkhorn solver vs POT)",
+        description="Time components on SOP-shaped inputs and print figures and ratios.")
+    parser.add_argument("target", choices=["sinkhorn"], help="what to benchmark")
+    parser.add_argument("--batch", type=int, default=8, help="unlabeled batch size")
+    parser.add_argument("--crop", type=int, default=321, help="crop size")
+    parser.add_argument("--classes", type=int, default=21, help="number of classes")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repetitions")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from benchmark.perf.sinkhorn_bench import format_sinkhorn_report, run_sinkhorn_benchmark
+
+    result = run_sinkhorn_benchmark(batch=args.batch, crop=args.crop, num_classes=args.classes,
+                                    repeats=args.repeats, device=args.device)
+    print(format_sinkhorn_report(result))
+    return 0

@@ -1,0 +1,115 @@
+"""``python -m benchmark run``: train and evaluate methods x splits x seeds."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from benchmark.errors import BenchmarkError, NonFiniteLossError
+from benchmark.protocols import DEFAULT_PROTOCOL, get_protocol
+from benchmark.registry import get_method, load_plugins
+from benchmark.runs.spec import RunSpec
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "run",
+        help="train + evaluate methods on splits and seeds, then print the leaderboard",
+        description="Train each (method, split, seed) in sequence with MMEngine's Runner, "
+        "evaluate it with the protocol's evaluation, write one JSON record per run to "
+        "RESULTS_DIR/runs/, then print and write the leaderboards (Markdown + CSV) in "
+        "RESULTS_DIR. Finished records are kept if a later run fails.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--methods", required=True,
+                        help="comma-separated method names (see `python -m benchmark list`)")
+    parser.add_argument("--split", default="1_8",
+                        help="partition name, comma list, or 'all'; 'full' = every image labeled")
+    parser.add_argument("--protocol", default=DEFAULT_PROTOCOL,
+                        help="protocol (see `python -m benchmark list`)")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds")
+    parser.add_argument("--iters", type=int, default=None,
+                        help="training iterations (default: the protocol's schedule)")
+    parser.add_argument("--results-dir", type=Path, default=Path("results"),
+                        help="where run records and leaderboards go")
+    parser.add_argument("--work-dir", type=Path, default=Path("work_dirs"),
+                        help="checkpoints and MMEngine logs, one folder per run")
+    parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="config overrides, e.g. optim_wrapper.optimizer.lr=0.02")
+    parser.add_argument("--plugins", default="",
+                        help="comma-separated external plugin modules or .py files")
+    parser.add_argument("--skip-done", action="store_true",
+                        help="skip runs whose record already exists with the same config")
+    parser.add_argument("--verbose", action="store_true", help="show MMEngine's log")
+    return parser
+
+
+def parse_cfg_options(options: list[str]) -> dict:
+    """Parse ``key=value`` pairs; values are read as Python literals when possible."""
+    import ast
+
+    parsed = {}
+    for option in options:
+        if "=" not in option:
+            raise BenchmarkError(f"--cfg-options expects KEY=VALUE, got '{option}'")
+        key, value = option.split("=", 1)
+        try:
+            parsed[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parsed[key] = value
+    return parsed
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError as err:
+        raise BenchmarkError(f"--seeds expects comma-separated integers, got '{text}'") from err
+
+
+def plan_runs(args: argparse.Namespace) -> list[RunSpec]:
+    """Validate the request and return the runs in execution order."""
+    load_plugins([p for p in args.plugins.split(",") if p.strip()])
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods:
+        raise BenchmarkError("--methods is empty; see `python -m benchmark list`")
+    for method in methods:
+        get_method(method)
+    protocol = get_protocol(args.protocol)
+    splits = protocol.resolve_splits(args.split)
+    seeds = parse_seeds(args.seeds)
+    options = parse_cfg_options(args.cfg_options)
+    return [RunSpec(method=m, protocol=protocol.name, split=s, seed=k, iters=args.iters,
+                    cfg_options=options)
+            for s in splits for m in methods for k in seeds]
+
+
+def run(args: argparse.Namespace) -> int:
+    from benchmark.runs.executor import execute_run, find_done
+    from benchmark.runs.leaderboard import render
+    from benchmark.runs.record import load_records
+
+    specs = plan_runs(args)
+    failures = []
+    for number, spec in enumerate(specs, start=1):
+        label = f"[{number}/{len(specs)}] {spec.label}"
+        if args.skip_done and find_done(spec, args.results_dir):
+            print(f"{label}: record exists, skipped", file=sys.stderr)
+            continue
+        try:
+            record, path = execute_run(spec, args.results_dir, args.work_dir, label, args.verbose)
+        except NonFiniteLossError as err:
+            print(f"{label}: stopped: {err}", file=sys.stderr)
+            failures.append(spec)
+            continue
+        print(f"{label}: mIoU {record.miou:.2f} (best {record.best_miou:.2f} at iter "
+              f"{record.best_iter}), {record.seconds_per_iter or float('nan'):.3f} s/it, "
+              f"record {path}", file=sys.stderr)
+    print(render(load_records(args.results_dir), args.results_dir))
+    if failures:
+        names = ", ".join(s.label for s in failures)
+        print(f"error: {len(failures)} run(s) stopped on a non-finite loss: {names}",
+              file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,140 @@
+"""Hooks: EMA teacher updates, a NaN-loss stop, and a one-line progress display.
+
+MMEngine's ``EMAHook`` averages a copy used only for evaluation and its ``LoggerHook``
+prints multi-line logs; the segmentation teacher and the compact per-run progress line
+(with ETA, seconds per iteration and diagnostics summary for the run record) are
+written here.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmseg.registry import HOOKS
+
+from benchmark.errors import NonFiniteLossError
+
+
+def _unwrap(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+@HOOKS.register_module()
+class TeacherEMAHook(Hook):
+    """Copy the student into the teacher at iteration 0, then EMA after each step.
+
+    The momentum and buffer policy belong to the method (``ema_momentum``,
+    ``ema_buffers``); this hook only triggers them. On resume (iteration > 0) the
+    teacher comes from the checkpoint and is not re-copied.
+    """
+
+    priority = "ABOVE_NORMAL"
+
+    def before_train(self, runner) -> None:
+        if runner.iter == 0:
+            _unwrap(runner.model).init_teacher()
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        _unwrap(runner.model).update_teacher(runner.iter)
+
+
+@HOOKS.register_module()
+class NonFiniteLossHook(Hook):
+    """Stop training with a clear message when the total loss is NaN or infinite."""
+
+    priority = "VERY_HIGH"
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if not outputs or "loss" not in outputs:
+            return
+        value = float(outputs["loss"])
+        if not math.isfinite(value):
+            terms = ", ".join(f"{k}={float(v):.4g}" for k, v in outputs.items()
+                              if "loss" in k and k != "loss")
+            raise NonFiniteLossError(
+                f"loss became {value} at iteration {runner.iter + 1} ({terms}); lower the "
+                "learning rate (--cfg-options optim_wrapper.optimizer.lr=...) or check the data"
+            )
+
+
+def _format_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+@HOOKS.register_module()
+class RunProgressHook(Hook):
+    """One updating progress line per run, plus timing and diagnostics for the record.
+
+    Args:
+        label: Text identifying the run, shown at the start of the line.
+        interval: Iterations between updates.
+        warmup: Iterations excluded from the seconds-per-iteration measurement.
+        stream: Where to write (default stderr); None disables the display.
+    """
+
+    priority = "LOW"
+
+    def __init__(self, label: str = "", interval: int = 10, warmup: int = 2,
+                 stream=sys.stderr) -> None:
+        self.label = label
+        self.interval = interval
+        self.warmup = warmup
+        self.stream = stream
+        self.seconds_per_iter: float | None = None
+        self.train_seconds = 0.0
+        self.diagnostics: dict[str, float] = {}
+        self._diag_sums: dict[str, float] = {}
+        self._diag_counts: dict[str, int] = {}
+        self._start = self._timed_start = 0.0
+        self._timed_iters = 0
+        self._last_loss = float("nan")
+        self.val_history: list[dict] = []
+
+    def before_train(self, runner) -> None:
+        self._start = time.perf_counter()
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        done = runner.iter + 1
+        now = time.perf_counter()
+        if done == self.warmup:
+            self._timed_start = now
+        elif done > self.warmup:
+            self._timed_iters = done - self.warmup
+            self.seconds_per_iter = (now - self._timed_start) / self._timed_iters
+        for key, value in (outputs or {}).items():
+            if key.startswith("diag."):
+                self._diag_sums[key] = self._diag_sums.get(key, 0.0) + float(value)
+                self._diag_counts[key] = self._diag_counts.get(key, 0) + 1
+        if outputs and "loss" in outputs:
+            self._last_loss = float(outputs["loss"])
+        total = runner.max_iters
+        if self.stream is not None and (done % self.interval == 0 or done == total):
+            per_iter = self.seconds_per_iter or (now - self._start) / done
+            eta = _format_seconds(per_iter * (total - done))
+            line = (f"\r{self.label} iter {done}/{total} loss {self._last_loss:.4f} "
+                    f"{per_iter:.3f} s/it ETA {eta}   ")
+            self.stream.write(line)
+            self.stream.flush()
+
+    def after_val_epoch(self, runner, metrics: dict | None = None) -> None:
+        if metrics:
+            self.val_history.append({"iter": runner.iter, **metrics})
+            if self.stream is not None:
+                self.stream.write(f"\n{self.label} val at iter {runner.iter}: "
+                                  f"mIoU {metrics.get('mIoU', float('nan')):.2f}\n")
+                self.stream.flush()
+
+    def after_train(self, runner) -> None:
+        self.train_seconds = time.perf_counter() - self._start
+        self.diagnostics = {k[len("diag."):]: self._diag_sums[k] / self._diag_counts[k]
+                            for k in self._diag_sums}
+        if self.stream is not None:
+            self.stream.write("\n")
+            self.stream.flush()

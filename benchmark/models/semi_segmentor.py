@@ -1,0 +1,199 @@
+"""The semi-supervised segmentor base that every method plugin subclasses.
+
+Design (after mmdetection 3.x's ``SemiBaseDetector``): the student is an ordinary
+MMSeg ``EncoderDecoder`` built from the shared model config; an optional EMA teacher
+is a copy of it, kept in eval mode and updated by
+:class:`~benchmark.engine.TeacherEMAHook`. A method overrides :meth:`compute_losses`
+and uses the small helpers here (logits at input resolution, the supervised loss, a
+no-grad teacher pass). Prediction is routed to the network the protocol evaluates.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from mmseg.models.segmentors import BaseSegmentor
+from mmseg.registry import MODELS
+from mmseg.utils import ConfigType, OptConfigType, SampleList
+from torch import Tensor, nn
+
+from benchmark.data.preprocessor import UnlabeledBatch
+from benchmark.models.ema import BUFFER_POLICIES, ema_update
+
+IGNORE_INDEX = 255
+
+
+@dataclass
+class SemiBatch:
+    """One training batch as a method sees it.
+
+    Attributes:
+        labeled: Normalised labeled crops ``[B_l, 3, S, S]``.
+        labeled_samples: Their ``SegDataSample`` s (with ``gt_sem_seg``).
+        unlabeled: The unlabeled batch (no labels), or None for supervised-only.
+        unlabeled_mix: The mix-partner batch, or None.
+    """
+
+    labeled: Tensor
+    labeled_samples: SampleList
+    unlabeled: UnlabeledBatch | None = None
+    unlabeled_mix: UnlabeledBatch | None = None
+
+    @property
+    def labeled_gt(self) -> Tensor:
+        """Labels of the labeled crops, ``[B_l, S, S]`` long, 255 = ignore."""
+        return torch.stack([s.gt_sem_seg.data[0] for s in self.labeled_samples]).long()
+
+
+class SemiSegmentor(BaseSegmentor):
+    """Base of all method plugins: student, optional EMA teacher, routed prediction.
+
+    Args:
+        segmentor: Config of the student network (an MMSeg ``EncoderDecoder``).
+        data_preprocessor: Config of the data preprocessor.
+        ema_momentum: Teacher weight ``w`` of the EMA (``teacher <- w teacher + (1-w)
+            student``); None builds no teacher.
+        ema_buffers: BatchNorm buffer policy of the EMA: ``"ema"``, ``"copy"`` or
+            ``"skip"`` (see :func:`~benchmark.models.ema_update`).
+        teacher_train_mode: Run the teacher in train mode (BN batch statistics, as in
+            TorchSemiSeg's mean teacher). Default False: the teacher stays in eval mode
+            even when MMEngine calls ``model.train()`` every iteration.
+        predict_on: ``"student"`` or ``"teacher"``: the network evaluated.
+        init_cfg: MMEngine init config.
+    """
+
+    def __init__(self, segmentor: ConfigType, data_preprocessor: OptConfigType = None,
+                 ema_momentum: float | None = None, ema_buffers: str = "ema",
+                 teacher_train_mode: bool = False, predict_on: str = "student",
+                 init_cfg: OptConfigType = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if ema_buffers not in BUFFER_POLICIES:
+            raise ValueError(f"ema_buffers must be one of {BUFFER_POLICIES}, got {ema_buffers}")
+        if predict_on not in ("student", "teacher"):
+            raise ValueError(f"predict_on must be 'student' or 'teacher', got {predict_on}")
+        if predict_on == "teacher" and ema_momentum is None:
+            raise ValueError("predict_on='teacher' needs a teacher: set ema_momentum")
+        self.student = MODELS.build(segmentor)
+        self.teacher: nn.Module | None = None
+        if ema_momentum is not None:
+            self.teacher = copy.deepcopy(self.student)
+            self.teacher.requires_grad_(False)
+        self.ema_momentum = ema_momentum
+        self.ema_buffers = ema_buffers
+        self.teacher_train_mode = teacher_train_mode
+        self.predict_on = predict_on
+        self._reported_labels: dict[str, Tensor] = {}
+
+    # ----------------------------------------------------------------- teacher
+    def train(self, mode: bool = True) -> SemiSegmentor:
+        """Set train mode; the teacher follows only if ``teacher_train_mode``."""
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.train(mode and self.teacher_train_mode)
+        return self
+
+    @torch.no_grad()
+    def init_teacher(self) -> None:
+        """Copy the student into the teacher (called at iteration 0)."""
+        if self.teacher is not None:
+            self.teacher.load_state_dict(self.student.state_dict())
+
+    def momentum_at(self, iteration: int) -> float:
+        """EMA teacher weight at ``iteration``; methods with a schedule override it."""
+        return float(self.ema_momentum)
+
+    def update_teacher(self, iteration: int) -> None:
+        """One EMA step (called after every optimizer step)."""
+        if self.teacher is not None:
+            ema_update(self.teacher, self.student, self.momentum_at(iteration),
+                       self.ema_buffers)
+
+    # ------------------------------------------------------------ forward helpers
+    @staticmethod
+    def raw_logits(network: nn.Module, inputs: Tensor) -> Tensor:
+        """Decode-head output of ``network`` (stride of the head, e.g. 1/4)."""
+        return network.decode_head(network.extract_feat(inputs))
+
+    @staticmethod
+    def upsample(network: nn.Module, raw: Tensor, size: tuple[int, int]) -> Tensor:
+        """Bilinearly resize head logits to ``size`` (head's ``align_corners``)."""
+        return F.interpolate(raw, size=size, mode="bilinear",
+                             align_corners=network.decode_head.align_corners)
+
+    def logits(self, network: nn.Module, inputs: Tensor) -> Tensor:
+        """Logits of ``network`` at input resolution, ``[B, C, H, W]``."""
+        return self.upsample(network, self.raw_logits(network, inputs), inputs.shape[-2:])
+
+    @torch.no_grad()
+    def teacher_logits(self, inputs: Tensor) -> Tensor:
+        """Teacher logits at input resolution, without gradient."""
+        if self.teacher is None:
+            raise RuntimeError(f"{type(self).__name__} has no teacher (ema_momentum=None)")
+        return self.logits(self.teacher, inputs)
+
+    def supervised_loss(self, network: nn.Module, raw_labeled: Tensor,
+                        labeled_samples: SampleList, prefix: str = "sup.") -> dict[str, Tensor]:
+        """The decode head's own loss (MMSeg ``loss_by_feat``) on the labeled part.
+
+        Uses the protocol's ``loss_decode`` (mean CE over non-ignored pixels) and
+        sampler (OHEM on Cityscapes) from the model config.
+        """
+        losses = network.decode_head.loss_by_feat(raw_labeled, labeled_samples)
+        return {f"{prefix}{key}": value for key, value in losses.items()}
+
+    # ------------------------------------------------------------------- loss
+    def compute_losses(self, batch: SemiBatch) -> dict[str, Tensor]:
+        """Return the method's losses; keys ``sup.loss_*`` / ``unsup.loss_*``.
+
+        Keys containing ``loss`` are summed by MMEngine; other keys are logged only.
+        """
+        raise NotImplementedError
+
+    def report_pseudo_labels(self, name: str, labels: Tensor) -> None:
+        """Report ``[B_u, S, S]`` labels predicted for the (unmixed) unlabeled batch.
+
+        After the loss, the base compares them with the hidden ground truth of the
+        unlabeled images (where the dataset has one) and logs ``diag.<name>_acc``. The
+        method itself never sees that ground truth.
+        """
+        self._reported_labels[name] = labels.detach()
+
+    def loss(self, inputs: dict, data_samples: dict) -> dict[str, Tensor]:
+        """Build the :class:`SemiBatch`, compute the method's losses, add diagnostics."""
+        batch = SemiBatch(
+            labeled=inputs["labeled"],
+            labeled_samples=data_samples["labeled"],
+            unlabeled=inputs.get("unlabeled"),
+            unlabeled_mix=inputs.get("unlabeled_mix"),
+        )
+        self._reported_labels = {}
+        losses = self.compute_losses(batch)
+        hidden_gt = data_samples.get("hidden_gt", {}).get("unlabeled")
+        for name, labels in self._reported_labels.items():
+            if hidden_gt is not None:
+                known = hidden_gt != IGNORE_INDEX
+                correct = (labels == hidden_gt) & known
+                losses[f"diag.{name}_acc"] = correct.sum().float() / known.sum().clamp(min=1)
+        self._reported_labels = {}
+        return losses
+
+    # ------------------------------------------------------- inference routing
+    @property
+    def eval_network(self) -> nn.Module:
+        """The network the protocol evaluates (``predict_on``)."""
+        return self.teacher if self.predict_on == "teacher" else self.student
+
+    def predict(self, inputs: Tensor, data_samples: SampleList | None = None) -> SampleList:
+        return self.eval_network.predict(inputs, data_samples)
+
+    def _forward(self, inputs: Tensor, data_samples: SampleList | None = None) -> Tensor:
+        return self.eval_network._forward(inputs, data_samples)
+
+    def extract_feat(self, inputs: Tensor) -> list[Tensor]:
+        return self.eval_network.extract_feat(inputs)
+
+    def encode_decode(self, inputs: Tensor, batch_img_metas: list[dict]) -> Tensor:
+        return self.eval_network.encode_decode(inputs, batch_img_metas)

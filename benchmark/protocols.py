@@ -1,0 +1,207 @@
+"""Evaluation protocols: dataset, split files, base config and evaluation mode.
+
+A protocol names everything a run needs besides the method: where the images are,
+which partitions exist, the base MMEngine config (model, data pipeline, schedule,
+evaluation) and the network that is evaluated. ``--split`` is resolved inside one
+protocol.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmark.errors import BenchmarkError
+from benchmark.registry import CONFIG_ROOT
+from benchmark.splits import SplitFiles
+
+SPLIT_LIST_ROOT = Path(__file__).resolve().parent / "split_lists"
+FULL_SPLIT = "full"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A benchmark protocol.
+
+    Attributes:
+        name: CLI name.
+        description: One line.
+        base_config: MMEngine config with model, data, schedule and evaluation.
+        partitions: Semi-supervised partitions in order (what ``--split all`` runs).
+        split_folder: Folder name under the split root holding ``<split>/labeled.txt``.
+        data_root_env: Environment variable that overrides the dataset root.
+        default_data_root: Dataset root when the variable is unset.
+        builtin: True for the generated synthetic dataset (materialised on demand).
+        full_lists: List files (relative to the split root) that make up split ``full``.
+        reference_batch: Labeled + unlabeled batch of the reference setting.
+    """
+
+    name: str
+    description: str
+    base_config: Path
+    partitions: tuple[str, ...]
+    split_folder: str = ""
+    data_root_env: str = ""
+    default_data_root: str = ""
+    builtin: bool = False
+    full_lists: tuple[str, ...] = ("train.txt",)
+    reference_batch: tuple[int, int] = (8, 8)
+
+    @property
+    def split_names(self) -> tuple[str, ...]:
+        """All split names, the partitions plus ``full`` (every training image labeled)."""
+        return (*self.partitions, FULL_SPLIT)
+
+    def data_root(self, materialize: bool = True) -> Path:
+        """Return the dataset root, generating the built-in dataset if needed.
+
+        Raises:
+            BenchmarkError: If a real dataset folder is missing.
+        """
+        if self.builtin:
+            from benchmark.synthetic import default_root, materialize as make
+
+            spec = synthetic_spec()
+            root = default_root(spec)
+            return make(root, spec) if materialize else root
+        root = Path(os.environ.get(self.data_root_env) or self.default_data_root).expanduser()
+        if not root.is_dir():
+            raise BenchmarkError(
+                f"dataset folder {root} for protocol '{self.name}' not found; "
+                f"set {self.data_root_env}=/path/to/dataset (see README, 'Real datasets')"
+            )
+        return root
+
+    def split_root(self, data_root: Path) -> Path:
+        """Folder holding ``<split>/labeled.txt``, ``<split>/unlabeled.txt`` and ``val.txt``."""
+        if self.builtin:
+            return data_root / "splits"
+        return SPLIT_LIST_ROOT / self.split_folder
+
+    def split_files(self, split: str, data_root: Path) -> SplitFiles:
+        """Return the list files of one (already resolved) split."""
+        root = self.split_root(data_root)
+        if split == FULL_SPLIT:
+            return SplitFiles(split, tuple(root / f for f in self.full_lists), None,
+                              root / "val.txt")
+        return SplitFiles(split, (root / split / "labeled.txt",), root / split / "unlabeled.txt",
+                          root / "val.txt")
+
+    def resolve_splits(self, spec: str) -> list[str]:
+        """Resolve ``--split``: one name, a comma list, or ``all`` (every partition).
+
+        A unique prefix is accepted (``u2pl_1_1`` -> ``u2pl_1_16``); an ambiguous or
+        unknown name is an error listing the choices.
+        """
+        if spec == "all":
+            return list(self.partitions)
+        resolved = []
+        for name in (s.strip() for s in spec.split(",") if s.strip()):
+            if name in self.split_names:
+                resolved.append(name)
+                continue
+            matches = [s for s in self.split_names if s.startswith(name)]
+            choices = ", ".join(self.split_names)
+            if len(matches) == 1:
+                resolved.append(matches[0])
+            elif matches:
+                raise BenchmarkError(
+                    f"ambiguous split '{name}' in protocol '{self.name}': matches "
+                    f"{', '.join(matches)}; choose one of: {choices}"
+                )
+            else:
+                raise BenchmarkError(
+                    f"unknown split '{name}' for protocol '{self.name}'; valid splits: "
+                    f"{choices}, all"
+                )
+        if not resolved:
+            raise BenchmarkError(f"no split given; valid splits: {', '.join(self.split_names)}")
+        return resolved
+
+
+def synthetic_spec():
+    """The built-in dataset's spec; ``SEMISEG_SYNTHETIC`` (JSON) overrides fields.
+
+    Example: ``SEMISEG_SYNTHETIC='{"num_train": 40, "num_val": 10}'`` for quick tests.
+    """
+    import json
+
+    from benchmark.synthetic import SyntheticSpec
+
+    text = os.environ.get("SEMISEG_SYNTHETIC", "").strip()
+    if not text:
+        return SyntheticSpec()
+    try:
+        return SyntheticSpec(**json.loads(text))
+    except (ValueError, TypeError) as err:
+        raise BenchmarkError(f"invalid SEMISEG_SYNTHETIC={text!r}: {err}; pass a JSON object "
+                             "of SyntheticSpec fields") from err
+
+
+def _protocol_config(name: str) -> Path:
+    return CONFIG_ROOT / "protocols" / f"{name}.py"
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    p.name: p
+    for p in (
+        Protocol(
+            name="synthetic",
+            description="built-in generated 64 px scenes, 7 long-tailed classes (CPU default)",
+            base_config=_protocol_config("synthetic"),
+            partitions=("1_16", "1_8", "1_4", "1_2"),
+            builtin=True,
+        ),
+        Protocol(
+            name="pascal",
+            description="Pascal VOC 2012 aug, blended splits (CPS/UniMatch), crop 321",
+            base_config=_protocol_config("pascal"),
+            partitions=("1_16", "1_8", "1_4", "1_2"),
+            split_folder="pascal",
+            data_root_env="SEMISEG_PASCAL_ROOT",
+            default_data_root="data/pascal",
+            full_lists=("train_aug.txt",),
+        ),
+        Protocol(
+            name="pascal_classic",
+            description="Pascal VOC 2012, classic high-quality splits 92..1464, crop 321",
+            base_config=_protocol_config("pascal"),
+            partitions=("92", "183", "366", "732", "1464"),
+            split_folder="pascal",
+            data_root_env="SEMISEG_PASCAL_ROOT",
+            default_data_root="data/pascal",
+            full_lists=("1464/labeled.txt",),
+        ),
+        Protocol(
+            name="pascal_u2pl",
+            description="Pascal VOC 2012 aug, U2PL blended splits, crop 513",
+            base_config=_protocol_config("pascal_u2pl"),
+            partitions=("u2pl_1_16", "u2pl_1_8", "u2pl_1_4", "u2pl_1_2"),
+            split_folder="pascal",
+            data_root_env="SEMISEG_PASCAL_ROOT",
+            default_data_root="data/pascal",
+            full_lists=("train_aug.txt",),
+        ),
+        Protocol(
+            name="cityscapes",
+            description="Cityscapes fine, CPS/UniMatch splits, crop 801, sliding-window eval",
+            base_config=_protocol_config("cityscapes"),
+            partitions=("1_30", "1_16", "1_8", "1_4", "1_2"),
+            split_folder="cityscapes",
+            data_root_env="SEMISEG_CITYSCAPES_ROOT",
+            default_data_root="data/cityscapes",
+            full_lists=("1_2/labeled.txt", "1_2/unlabeled.txt"),
+        ),
+    )
+}
+DEFAULT_PROTOCOL = "synthetic"
+
+
+def get_protocol(name: str) -> Protocol:
+    """Return a protocol by name or raise an error listing the valid names."""
+    if name not in PROTOCOLS:
+        raise BenchmarkError(
+            f"unknown protocol '{name}'; valid protocols: {', '.join(PROTOCOLS)}"
+        )
+    return PROTOCOLS[name]

@@ -1,0 +1,165 @@
+"""Method plugin registry.
+
+A method plugin is a :class:`~benchmark.models.SemiSegmentor` subclass decorated with
+:func:`register_method`. The decorator registers the class in MMSegmentation's
+``MODELS`` registry (so configs build it with ``type=<ClassName>``) and records the
+method's metadata for ``python -m benchmark list`` and the runner.
+
+Built-in plugins live in the top-level ``methods`` package; external plugins are
+loaded from module names or ``.py`` paths given by ``--plugins`` or the
+``SEMISEG_PLUGINS`` environment variable (comma separated).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from benchmark.errors import BenchmarkError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_ROOT = PROJECT_ROOT / "configs"
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """Metadata of a registered method.
+
+    Attributes:
+        name: CLI name, e.g. ``"meanteacher"``.
+        cls: The segmentor class implementing the method.
+        description: One line describing the method.
+        paper: Citation of the paper (and code) the implementation follows.
+        config: Path of the method's leaf config.
+        needs_unlabeled: Whether the method trains on unlabeled images.
+        hyperparameters: Constructor keyword defaults the method adds to the base.
+    """
+
+    name: str
+    cls: type
+    description: str
+    paper: str
+    config: Path
+    needs_unlabeled: bool = True
+    hyperparameters: dict = field(default_factory=dict)
+
+
+_METHODS: dict[str, MethodInfo] = {}
+
+
+def _own_hyperparameters(cls: type) -> dict:
+    """Keyword defaults of ``cls.__init__`` that its base classes do not declare."""
+    base_params: set[str] = set()
+    for base in cls.__mro__[1:]:
+        if "__init__" in vars(base):
+            base_params |= set(inspect.signature(base.__init__).parameters)
+    params = inspect.signature(cls.__init__).parameters
+    return {
+        name: p.default
+        for name, p in params.items()
+        if name not in base_params and p.default is not inspect.Parameter.empty
+    }
+
+
+def register_method(
+    name: str,
+    *,
+    description: str,
+    paper: str,
+    config: str | Path | None = None,
+    needs_unlabeled: bool = True,
+) -> Callable[[type], type]:
+    """Class decorator that registers a method plugin.
+
+    Args:
+        name: CLI name of the method (lower case, no spaces).
+        description: One line describing the method.
+        paper: Citation of the paper the implementation follows.
+        config: Leaf config path. Relative paths are resolved against ``configs/``;
+            defaults to ``configs/methods/<name>.py``.
+        needs_unlabeled: False for methods trained on labeled data only.
+
+    Returns:
+        The decorator, which returns the class unchanged.
+    """
+    from mmseg.registry import MODELS
+
+    def decorator(cls: type) -> type:
+        if name in _METHODS and _METHODS[name].cls is not cls:
+            raise BenchmarkError(
+                f"method name '{name}' is registered twice ({_METHODS[name].cls.__module__} "
+                f"and {cls.__module__}); rename one of them"
+            )
+        if MODELS.get(cls.__name__) is not cls:
+            MODELS.register_module(module=cls)
+        path = Path(config) if config else Path("methods") / f"{name}.py"
+        if not path.is_absolute():
+            path = CONFIG_ROOT / path
+        _METHODS[name] = MethodInfo(
+            name=name,
+            cls=cls,
+            description=description,
+            paper=paper,
+            config=path,
+            needs_unlabeled=needs_unlabeled,
+            hyperparameters=_own_hyperparameters(cls),
+        )
+        return cls
+
+    return decorator
+
+
+def load_plugins(extra: Iterable[str] = ()) -> None:
+    """Import the built-in plugins and any external ones.
+
+    Args:
+        extra: Module names or ``.py`` file paths of external plugins, in addition to
+            those in the ``SEMISEG_PLUGINS`` environment variable.
+
+    Raises:
+        BenchmarkError: If a plugin cannot be imported.
+    """
+    importlib.import_module("methods")
+    env = [p for p in os.environ.get("SEMISEG_PLUGINS", "").split(",") if p.strip()]
+    for spec in [*env, *extra]:
+        _import_plugin(spec.strip())
+
+
+def _import_plugin(spec: str) -> None:
+    try:
+        if spec.endswith(".py"):
+            path = Path(spec).resolve()
+            if not path.is_file():
+                raise BenchmarkError(f"plugin file {path} does not exist; check --plugins")
+            module_name = f"semiseg_plugin_{path.stem}"
+            if module_name in sys.modules:
+                return
+            module_spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[module_name] = module
+            module_spec.loader.exec_module(module)
+        else:
+            importlib.import_module(spec)
+    except BenchmarkError:
+        raise
+    except Exception as err:  # noqa: BLE001 - report any plugin failure on one line
+        raise BenchmarkError(f"cannot import plugin '{spec}': {err!r}") from err
+
+
+def registered_methods() -> dict[str, MethodInfo]:
+    """Return the registered methods by name (plugins must be loaded first)."""
+    return dict(sorted(_METHODS.items()))
+
+
+def get_method(name: str) -> MethodInfo:
+    """Return a registered method or raise an error listing the valid names."""
+    if name not in _METHODS:
+        valid = ", ".join(sorted(_METHODS))
+        raise BenchmarkError(f"unknown method '{name}'; valid methods: {valid}")
+    return _METHODS[name]

@@ -1,0 +1,1 @@
+"""Turning a run request into an MMEngine config, training it and storing its record."""

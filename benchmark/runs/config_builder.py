@@ -1,0 +1,105 @@
+"""Compose the MMEngine config of a run: protocol base + method leaf + overrides.
+
+Composition order (later wins): the protocol's base config (model, data, schedule,
+evaluation), the method's leaf config, the leaf's ``protocol_overrides[<protocol>]``,
+the run's split files and seed, ``--iters``, and finally ``--cfg-options``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+from mmengine.config import Config
+
+from benchmark.errors import BenchmarkError
+from benchmark.protocols import FULL_SPLIT, get_protocol
+from benchmark.registry import get_method
+from benchmark.runs.spec import RunSpec
+
+RUN_SPECIFIC_KEYS = ("work_dir", "randomness")
+
+
+def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
+    """Build the full config of ``spec``.
+
+    Args:
+        spec: The run.
+        data_root: Dataset root (already checked or materialised).
+        work_dir: Folder for checkpoints and logs of this run.
+
+    Returns:
+        The MMEngine config.
+
+    Raises:
+        BenchmarkError: If the method cannot run on the split or its config is missing.
+    """
+    protocol = get_protocol(spec.protocol)
+    method = get_method(spec.method)
+    if not method.config.is_file():
+        raise BenchmarkError(
+            f"config {method.config} of method '{spec.method}' not found; add the leaf config"
+        )
+    cfg = Config.fromfile(protocol.base_config)
+    leaf = Config.fromfile(method.config).to_dict()
+    overrides = leaf.pop("protocol_overrides", {}) or {}
+    cfg.merge_from_dict(leaf)
+    cfg.merge_from_dict(overrides.get(spec.protocol, {}))
+
+    files = protocol.split_files(spec.split, data_root)
+    train_set = cfg.train_dataloader.dataset
+    if files.unlabeled is None:
+        if method.needs_unlabeled:
+            raise BenchmarkError(
+                f"split '{FULL_SPLIT}' has no unlabeled images, so '{spec.method}' cannot run "
+                f"on it; use a partition ({', '.join(protocol.partitions)}) or 'supervised'"
+            )
+        train_set.unlabeled = None
+    else:
+        train_set.unlabeled.update(split_lists=[str(files.unlabeled)], data_root=str(data_root))
+    if not method.needs_unlabeled:
+        train_set.labeled_only = True
+    train_set.labeled.update(split_lists=[str(p) for p in files.labeled],
+                             data_root=str(data_root))
+    for loader in ("val_dataloader", "test_dataloader"):
+        cfg[loader].dataset.update(split_lists=[str(files.val)], data_root=str(data_root))
+
+    if spec.iters is not None:
+        set_iterations(cfg, spec.iters)
+    cfg.randomness = dict(seed=spec.seed, deterministic=False)
+    cfg.work_dir = str(work_dir)
+    if spec.cfg_options:
+        cfg.merge_from_dict(spec.cfg_options)
+    return cfg
+
+
+def set_iterations(cfg: Config, iters: int) -> None:
+    """Set the training length, the poly schedule's end and the validation interval."""
+    if iters < 1:
+        raise BenchmarkError(f"--iters must be positive, got {iters}")
+    cfg.train_cfg.max_iters = iters
+    cfg.train_cfg.val_interval = max(iters // 5, 1)
+    for scheduler in cfg.param_scheduler:
+        scheduler["end"] = iters
+
+
+def config_hash(cfg: Config) -> str:
+    """SHA-256 of the config without run-specific entries (paths, seed, work dir).
+
+    Runs of the same method and settings on different splits and seeds share it.
+    """
+    data = copy.deepcopy(cfg.to_dict())
+    for key in RUN_SPECIFIC_KEYS:
+        data.pop(key, None)
+    text = json.dumps(_strip_paths(data), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _strip_paths(node):
+    if isinstance(node, dict):
+        return {k: _strip_paths(v) for k, v in node.items() if k not in ("split_lists", "data_root")}
+    if isinstance(node, (list, tuple)):
+        return [_strip_paths(v) for v in node]
+    return node

@@ -1,0 +1,111 @@
+"""Train and evaluate one run with MMEngine's Runner and write its record."""
+
+from __future__ import annotations
+
+import logging
+import resource
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from mmengine.dist import get_world_size
+from mmengine.runner import Runner
+
+from benchmark.engine import RunProgressHook
+from benchmark.environment import device_info, git_commit, package_versions
+from benchmark.protocols import get_protocol
+from benchmark.runs.config_builder import build_config, config_hash
+from benchmark.runs.record import RunRecord
+from benchmark.runs.spec import RunSpec
+
+
+def _quiet_console(runner: Runner) -> None:
+    """Keep MMEngine's log in the work dir's file; show only warnings on the console."""
+    for handler in runner.logger.handlers:
+        if type(handler) is logging.StreamHandler:
+            handler.setLevel(logging.WARNING)
+
+
+def _peak_memory_mb() -> float:
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = "",
+                verbose: bool = False) -> tuple[RunRecord, Path]:
+    """Train, evaluate and record one run.
+
+    Args:
+        spec: The run.
+        results_dir: Where the record is written (``runs/`` below it).
+        work_root: Parent of the run's work dir (checkpoints, MMEngine logs).
+        label: Prefix of the progress line.
+        verbose: Show MMEngine's own log on the console.
+
+    Returns:
+        The record and the path it was written to.
+    """
+    start = time.perf_counter()
+    protocol = get_protocol(spec.protocol)
+    data_root = protocol.data_root()
+    work_dir = Path(work_root) / spec.run_id
+    cfg = build_config(spec, data_root, work_dir)
+    cfg.experiment_name = f"{spec.run_id}_{datetime.now():%Y%m%d_%H%M%S}"
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+    runner = Runner.from_cfg(cfg)
+    if not verbose:
+        _quiet_console(runner)
+    progress = RunProgressHook(label=label or spec.label, stream=sys.stderr)
+    runner.register_hook(progress)
+    runner.train()
+
+    history = progress.val_history
+    final = history[-1]
+    best = max(history, key=lambda h: h["mIoU"])
+    model = runner.model.module if hasattr(runner.model, "module") else runner.model
+    train_loader = cfg.train_dataloader
+    labeled_only = bool(train_loader.dataset.get("labeled_only"))
+    record = RunRecord(
+        protocol=spec.protocol,
+        split=spec.split,
+        method=spec.method,
+        seed=spec.seed,
+        miou=final["mIoU"],
+        per_class_iou={k[4:]: v for k, v in final.items() if k.startswith("IoU.")},
+        best_miou=best["mIoU"],
+        best_iter=best["iter"],
+        iterations=cfg.train_cfg.max_iters,
+        labeled_batch=train_loader.batch_size,
+        unlabeled_batch=0 if labeled_only else train_loader.batch_size,
+        world_size=get_world_size(),
+        lr=cfg.optim_wrapper.optimizer.lr,
+        evaluated_network=model.predict_on,
+        config_hash=config_hash(cfg),
+        git_commit=git_commit(),
+        versions=package_versions(),
+        device=str(device_info()["device"]),
+        wall_time_s=time.perf_counter() - start,
+        train_time_s=progress.train_seconds,
+        seconds_per_iter=progress.seconds_per_iter,
+        peak_memory_mb=_peak_memory_mb(),
+        diagnostics=progress.diagnostics,
+        val_history=history,
+        cfg_options=dict(spec.cfg_options),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        work_dir=str(work_dir),
+    )
+    return record, record.save(results_dir)
+
+
+
+def find_done(spec: RunSpec, results_dir: Path) -> Path | None:
+    """Return the record of ``spec`` with the same config hash, if it exists."""
+    data_root = get_protocol(spec.protocol).data_root()
+    cfg = build_config(spec, data_root, Path(results_dir) / "unused")
+    path = Path(results_dir) / "runs" / f"{spec.run_id}__{config_hash(cfg)[:8]}.json"
+    return path if path.is_file() else None

@@ -1,0 +1,83 @@
+"""Run records: one JSON file per run, the only input of the leaderboards."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from benchmark.errors import BenchmarkError
+
+RECORD_VERSION = 1
+
+
+@dataclass
+class RunRecord:
+    """Everything measured about one run.
+
+    mIoU values are percentages. ``miou`` is the final checkpoint's; ``best_miou`` is
+    the maximum over the periodic validations and is reported only as a labelled,
+    separate column.
+    """
+
+    protocol: str
+    split: str
+    method: str
+    seed: int
+    miou: float
+    per_class_iou: dict[str, float]
+    best_miou: float
+    best_iter: int
+    iterations: int
+    labeled_batch: int
+    unlabeled_batch: int
+    world_size: int
+    lr: float
+    evaluated_network: str
+    config_hash: str
+    git_commit: str
+    versions: dict[str, str]
+    device: str
+    wall_time_s: float
+    train_time_s: float
+    seconds_per_iter: float | None
+    peak_memory_mb: float
+    diagnostics: dict[str, float] = field(default_factory=dict)
+    val_history: list[dict] = field(default_factory=list)
+    cfg_options: dict = field(default_factory=dict)
+    created: str = ""
+    work_dir: str = ""
+    record_version: int = RECORD_VERSION
+
+    @property
+    def filename(self) -> str:
+        return f"{self.protocol}__{self.split}__{self.method}__seed{self.seed}__{self.config_hash[:8]}.json"
+
+    def save(self, results_dir: Path) -> Path:
+        """Write the record atomically into ``results_dir/runs/`` and return the path."""
+        folder = Path(results_dir) / "runs"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / self.filename
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(asdict(self), handle, indent=2, sort_keys=True)
+        os.replace(tmp, path)
+        return path
+
+
+def load_records(results_dir: Path) -> list[RunRecord]:
+    """Load every record under ``results_dir/runs``.
+
+    Raises:
+        BenchmarkError: If a record file is unreadable.
+    """
+    records = []
+    for path in sorted((Path(results_dir) / "runs").glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+            records.append(RunRecord(**data))
+        except (json.JSONDecodeError, TypeError) as err:
+            raise BenchmarkError(f"cannot read run record {path}: {err}; delete or fix it") from err
+    return records

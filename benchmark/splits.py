@@ -1,0 +1,59 @@
+"""Reading and validating split lists.
+
+Split lists use UniMatch's line format: ``<image path> <label path>`` relative to the
+dataset root, one pair per line (e.g. ``JPEGImages/x.jpg SegmentationClass/x.png``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmark.errors import BenchmarkError
+
+
+@dataclass(frozen=True)
+class SplitFiles:
+    """The list files of one partition.
+
+    Attributes:
+        name: Partition name, e.g. ``"1_8"`` or ``"full"``.
+        labeled: Lists of labeled training pairs (concatenated).
+        unlabeled: List of unlabeled training pairs; None when every image is labeled.
+        val: List of validation pairs.
+    """
+
+    name: str
+    labeled: tuple[Path, ...]
+    unlabeled: Path | None
+    val: Path
+
+
+def read_split_list(path: Path) -> list[tuple[str, str]]:
+    """Parse a split list into ``(image, label)`` relative paths.
+
+    Args:
+        path: The list file.
+
+    Returns:
+        The pairs in file order.
+
+    Raises:
+        BenchmarkError: If the file is missing, empty or a line is malformed.
+    """
+    if not path.is_file():
+        raise BenchmarkError(f"split list {path} does not exist; check the protocol's split folder")
+    pairs = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        if len(fields) != 2:
+            raise BenchmarkError(
+                f"malformed split list {path}, line {number}: expected '<image> <label>', "
+                f"got {line.strip()!r}; fix or regenerate the file"
+            )
+        pairs.append((fields[0], fields[1]))
+    if not pairs:
+        raise BenchmarkError(f"split list {path} is empty; regenerate the file")
+    return pairs

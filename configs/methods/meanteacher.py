@@ -1,0 +1,9 @@
+# Mean Teacher, TorchSemiSeg variant (METHODS.md 2): weak views only, no mixing.
+model = dict(
+    type='MeanTeacher',
+    consistency_weight=100.0,
+    ema_momentum=0.99,
+    ema_buffers='skip',
+    teacher_train_mode=True,
+    predict_on='teacher')
+train_dataloader = dict(dataset=dict(num_strong_views=0, mix_batch=False))

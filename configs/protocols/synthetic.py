@@ -1,0 +1,76 @@
+# Built-in CPU protocol: generated 64 px scenes in Pascal VOC layout (benchmark.synthetic).
+# data_root and split lists are filled in by the runner for each (split, seed).
+_base_ = ['../_base_/models/deeplabv3plus_r18_narrow.py', '../_base_/default_runtime.py']
+
+crop_size = 64
+num_iters = 3000
+batch_size = 8  # per branch: 8 labeled + 8 unlabeled
+metainfo = dict(
+    classes=('background', 'striped disc', 'checkered disc', 'striped square',
+             'checkered square', 'striped triangle', 'checkered triangle'),
+    palette=[[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0], [0, 0, 128],
+             [128, 0, 128], [0, 128, 128]])
+
+geometry = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='RandomLongSideResize', ratio_range=(0.5, 2.0)),
+]
+labeled_pipeline = geometry + [
+    dict(type='PadToCrop', crop_size=crop_size, seg_pad_val=255),
+    dict(type='RandomCrop', crop_size=(crop_size, crop_size)),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackSegInputs'),
+]
+unlabeled_pipeline = geometry + [
+    dict(type='PadToCrop', crop_size=crop_size, seg_pad_val=254),
+    dict(type='RandomCrop', crop_size=(crop_size, crop_size)),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='StrongViews', num_views=1, blur_kernel=7),
+    dict(type='CutMixBoxes', p=0.5),
+    dict(type='PackUnlabeledInputs'),
+]
+val_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=batch_size,
+    num_workers=1,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(
+        type='SemiSegDataset',
+        labeled=dict(type='SplitListDataset', split_lists=None, data_root=None,
+                     metainfo=metainfo, pipeline=labeled_pipeline),
+        unlabeled=dict(type='SplitListDataset', split_lists=None, data_root=None,
+                       metainfo=metainfo, pipeline=unlabeled_pipeline),
+        num_strong_views=1,
+        mix_batch=True))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=1,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='SplitListDataset', split_lists=None, data_root=None,
+                 metainfo=metainfo, pipeline=val_pipeline, test_mode=True))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='PerClassIoUMetric', iou_metrics=['mIoU'])
+test_evaluator = val_evaluator
+
+# Unified optimiser (METHODS.md 0.1): SGD, momentum 0.9, wd 1e-4, poly 0.9, head x10.
+# lr_0 is higher than Pascal's 0.001 because the backbone starts from random init.
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4),
+    paramwise_cfg=dict(custom_keys={'decode_head': dict(lr_mult=10.0)}),
+    clip_grad=None)
+param_scheduler = [
+    dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=num_iters, by_epoch=False),
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=num_iters, val_interval=num_iters // 5)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')

@@ -1,0 +1,161 @@
+"""End-to-end CLI behaviour: runs, records, leaderboards, error exits, external plugins."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REQUIRED_RECORD_FIELDS = {
+    "protocol", "split", "method", "seed", "config_hash", "git_commit", "versions",
+    "iterations", "labeled_batch", "unlabeled_batch", "evaluated_network", "miou",
+    "per_class_iou", "best_miou", "wall_time_s", "seconds_per_iter", "peak_memory_mb",
+}
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "benchmark", *args], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+def test_help_lists_commands():
+    result = cli("--help")
+    assert result.returncode == 0
+    for command in ("run", "list", "table", "perf", "env"):
+        assert command in result.stdout
+
+
+def test_list_shows_methods_and_protocols():
+    result = cli("list", "--verbose")
+    assert result.returncode == 0, result.stderr
+    assert "meanteacher" in result.stdout and "supervised" in result.stdout
+    assert "consistency_weight=100.0" in result.stdout
+    assert "pascal_classic" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--methods", "nosuch", "--split", "1_8"], "unknown method 'nosuch'; valid methods:"),
+    (["run", "--methods", "supervised", "--split", "1_3"], "unknown split '1_3'"),
+    (["run", "--methods", "supervised", "--split", "1_1"], "ambiguous split '1_1'"),
+    (["run", "--methods", "supervised", "--protocol", "nope"], "unknown protocol 'nope'"),
+    (["run", "--methods", "meanteacher", "--split", "full", "--iters", "1"],
+     "split 'full' has no unlabeled images"),
+    (["table", "--results-dir", "/nonexistent"], "no run records"),
+])
+def test_bad_input_exits_2_with_one_line(args, message, tmp_path):
+    result = cli(*args, "--results-dir", str(tmp_path)) if args[0] == "run" else cli(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    if "unknown method" in message:
+        assert "meanteacher" in lines[0] and "supervised" in lines[0]
+
+
+def test_missing_dataset_exits_2(tmp_path):
+    import os
+
+    env = {**os.environ, "SEMISEG_PASCAL_ROOT": str(tmp_path / "missing")}
+    result = subprocess.run([sys.executable, "-m", "benchmark", "run", "--methods", "supervised",
+                             "--protocol", "pascal", "--split", "92", "--iters", "1",
+                             "--results-dir", str(tmp_path)], capture_output=True, text=True,
+                            env=env)
+    assert result.returncode == 2
+    assert "SEMISEG_PASCAL_ROOT" in result.stderr.strip().splitlines()[-1]
+
+
+def test_two_iteration_run_writes_complete_records_and_leaderboard(tmp_path):
+    results = tmp_path / "results"
+    result = cli("run", "--methods", "supervised,meanteacher", "--split", "1_8", "--seeds", "0",
+                 "--iters", "2", "--results-dir", str(results), "--work-dir",
+                 str(tmp_path / "work"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = sorted((results / "runs").glob("*.json"))
+    assert len(records) == 2
+    for path in records:
+        record = json.loads(path.read_text())
+        assert REQUIRED_RECORD_FIELDS <= set(record)
+        assert record["iterations"] == 2 and record["protocol"] == "synthetic"
+        assert 0.0 <= record["miou"] <= 100.0
+        assert len(record["per_class_iou"]) == 7
+        assert record["config_hash"] and record["git_commit"]
+    by_method = {json.loads(p.read_text())["method"]: json.loads(p.read_text()) for p in records}
+    assert by_method["supervised"]["unlabeled_batch"] == 0
+    assert by_method["supervised"]["labeled_batch"] == 16
+    assert by_method["meanteacher"]["evaluated_network"] == "teacher"
+    assert (results / "leaderboard_synthetic.md").is_file()
+    csv = (results / "leaderboard_synthetic.csv").read_text()
+    assert "meanteacher" in csv and "1_8" in csv
+    assert "meanteacher" in result.stdout
+
+    table = cli("table", "--results-dir", str(results))
+    assert table.returncode == 0 and "supervised" in table.stdout
+
+
+TOY_PLUGIN = '''
+"""A toy method defined outside the package."""
+import torch
+from benchmark.models import SemiSegmentor
+from benchmark.registry import register_method
+
+@register_method("toy_entropy", description="toy: entropy minimisation on weak views",
+                 paper="none", config=__file__.replace(".py", "_config.py"))
+class ToyEntropy(SemiSegmentor):
+    def __init__(self, weight: float = 0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.weight = weight
+
+    def compute_losses(self, batch):
+        raw = self.raw_logits(self.student, batch.labeled)
+        losses = self.supervised_loss(self.student, raw, batch.labeled_samples)
+        probs = self.logits(self.student, batch.unlabeled.weak).softmax(1)
+        entropy = -(probs * probs.clamp_min(1e-8).log()).sum(1).mean()
+        losses["unsup.loss_entropy"] = self.weight * entropy
+        return losses
+
+@register_method("toy_nan", description="toy: returns a NaN loss", paper="none",
+                 config=__file__.replace(".py", "_config.py"))
+class ToyNaN(ToyEntropy):
+    def compute_losses(self, batch):
+        losses = super().compute_losses(batch)
+        losses["unsup.loss_entropy"] = losses["unsup.loss_entropy"] * float("nan")
+        return losses
+'''
+
+
+@pytest.fixture()
+def toy_plugin(tmp_path) -> Path:
+    plugin = tmp_path / "toy_method.py"
+    plugin.write_text(textwrap.dedent(TOY_PLUGIN))
+    (tmp_path / "toy_method_config.py").write_text(
+        "model = dict(type='ToyEntropy', weight=0.25)\n"
+        "train_dataloader = dict(dataset=dict(num_strong_views=0, mix_batch=False))\n")
+    return plugin
+
+
+def test_external_plugin_runs_through_registry_and_runner(toy_plugin, tmp_path):
+    listed = cli("list", "--plugins", str(toy_plugin))
+    assert listed.returncode == 0, listed.stderr
+    assert "toy_entropy" in listed.stdout
+    results = tmp_path / "results"
+    result = cli("run", "--methods", "toy_entropy", "--plugins", str(toy_plugin), "--iters", "2",
+                 "--results-dir", str(results), "--work-dir", str(tmp_path / "work"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    (record,) = [json.loads(p.read_text()) for p in (results / "runs").glob("*.json")]
+    assert record["method"] == "toy_entropy"
+
+
+def test_nan_loss_stops_that_run_and_keeps_finished_results(toy_plugin, tmp_path):
+    results = tmp_path / "results"
+    result = cli("run", "--methods", "supervised,toy_nan", "--plugins", str(toy_plugin),
+                 "--iters", "2", "--results-dir", str(results), "--work-dir",
+                 str(tmp_path / "work"))
+    assert result.returncode == 1
+    assert "loss became nan at iteration 1" in result.stderr
+    assert "lower the learning rate" in result.stderr
+    records = [json.loads(p.read_text()) for p in (results / "runs").glob("*.json")]
+    assert [r["method"] for r in records] == ["supervised"]

@@ -1,0 +1,74 @@
+"""Protocols and split lists: resolution, shipped lists, bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from benchmark.errors import BenchmarkError
+from benchmark.protocols import PROTOCOLS, SPLIT_LIST_ROOT, get_protocol
+from benchmark.splits import read_split_list
+
+
+def test_split_resolution():
+    synthetic = get_protocol("synthetic")
+    assert synthetic.resolve_splits("1_8") == ["1_8"]
+    assert synthetic.resolve_splits("1_8, 1_4") == ["1_8", "1_4"]
+    assert synthetic.resolve_splits("all") == ["1_16", "1_8", "1_4", "1_2"]
+    assert synthetic.resolve_splits("ful") == ["full"]
+    assert get_protocol("pascal_u2pl").resolve_splits("u2pl_1_8") == ["u2pl_1_8"]
+
+
+def test_unknown_and_ambiguous_splits_list_the_choices():
+    with pytest.raises(BenchmarkError, match=r"unknown split '1_3'.*1_16, 1_8, 1_4, 1_2, full"):
+        get_protocol("synthetic").resolve_splits("1_3")
+    with pytest.raises(BenchmarkError, match=r"ambiguous split '1_1'.*1_16"):
+        get_protocol("synthetic").resolve_splits("1_1")
+    with pytest.raises(BenchmarkError, match="valid protocols: synthetic"):
+        get_protocol("voc")
+
+
+def test_shipped_split_lists_match_manifest():
+    manifest = json.loads((SPLIT_LIST_ROOT / "MANIFEST.json").read_text())
+    assert len(manifest) > 40
+    for relative, entry in manifest.items():
+        data = (SPLIT_LIST_ROOT / relative).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], relative
+
+
+def test_every_real_protocol_partition_has_lists():
+    for protocol in PROTOCOLS.values():
+        if protocol.builtin:
+            continue
+        for split in protocol.split_names:
+            files = protocol.split_files(split, data_root=SPLIT_LIST_ROOT)
+            for path in (*files.labeled, files.val):
+                assert read_split_list(path), path
+            if files.unlabeled is not None:
+                labeled = {p for f in files.labeled for p in read_split_list(f)}
+                assert labeled.isdisjoint(read_split_list(files.unlabeled))
+
+
+def test_malformed_split_list_names_file_and_line(tmp_path):
+    bad = tmp_path / "labeled.txt"
+    bad.write_text("JPEGImages/a.jpg SegmentationClass/a.png\nJPEGImages/b.jpg\n")
+    with pytest.raises(BenchmarkError, match=r"labeled.txt, line 2"):
+        read_split_list(bad)
+
+
+def test_missing_dataset_folder_names_the_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEMISEG_PASCAL_ROOT", str(tmp_path / "nowhere"))
+    with pytest.raises(BenchmarkError, match="set SEMISEG_PASCAL_ROOT="):
+        get_protocol("pascal").data_root()
+
+
+def test_synthetic_config_classes_match_generator():
+    from mmengine.config import Config
+
+    from benchmark.synthetic import SyntheticSpec
+
+    cfg = Config.fromfile(get_protocol("synthetic").base_config)
+    assert tuple(cfg.metainfo.classes) == tuple(SyntheticSpec().class_names)
+    assert cfg.model.segmentor.decode_head.num_classes == len(SyntheticSpec().class_names)

@@ -6,8 +6,8 @@ crop_size = 64
 num_iters = 3000
 batch_size = 8  # per branch: 8 labeled + 8 unlabeled
 metainfo = dict(
-    classes=('background', 'striped disc', 'checkered disc', 'striped square',
-             'checkered square', 'striped triangle', 'checkered triangle'),
+    classes=('background', 'circle_stripes', 'square_checker', 'triangle_stripes',
+             'circle_checker', 'square_stripes', 'triangle_checker'),
     palette=[[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0], [0, 0, 128],
              [128, 0, 128], [0, 128, 128]])
 

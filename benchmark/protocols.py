@@ -60,7 +60,8 @@ class Protocol:
             BenchmarkError: If a real dataset folder is missing.
         """
         if self.builtin:
-            from benchmark.synthetic import default_root, materialize as make
+            from benchmark.synthetic import default_root
+            from benchmark.synthetic import materialize as make
 
             spec = synthetic_spec()
             root = default_root(spec)
@@ -91,10 +92,10 @@ class Protocol:
     def resolve_splits(self, spec: str) -> list[str]:
         """Resolve ``--split``: one name, a comma list, or ``all`` (every partition).
 
-        A unique prefix is accepted (``u2pl_1_1`` -> ``u2pl_1_16``); an ambiguous or
-        unknown name is an error listing the choices.
+        Names must match exactly; an unknown name is an error listing the choices, and a
+        prefix of several names (``1_``) is reported as ambiguous.
         """
-        if spec == "all":
+        if spec.strip() == "all":
             return list(self.partitions)
         resolved = []
         for name in (s.strip() for s in spec.split(",") if s.strip()):
@@ -103,21 +104,39 @@ class Protocol:
                 continue
             matches = [s for s in self.split_names if s.startswith(name)]
             choices = ", ".join(self.split_names)
-            if len(matches) == 1:
-                resolved.append(matches[0])
-            elif matches:
+            if len(matches) > 1:
                 raise BenchmarkError(
                     f"ambiguous split '{name}' in protocol '{self.name}': matches "
                     f"{', '.join(matches)}; choose one of: {choices}"
                 )
-            else:
-                raise BenchmarkError(
-                    f"unknown split '{name}' for protocol '{self.name}'; valid splits: "
-                    f"{choices}, all"
-                )
+            hint = f"did you mean '{matches[0]}'? " if matches else ""
+            raise BenchmarkError(
+                f"unknown split '{name}' for protocol '{self.name}'; {hint}valid splits: "
+                f"{choices}, all"
+            )
         if not resolved:
             raise BenchmarkError(f"no split given; valid splits: {', '.join(self.split_names)}")
         return resolved
+
+
+def protocol_for_split(spec: str) -> Protocol:
+    """Pick the protocol when ``--protocol`` is not given.
+
+    The default protocol wins when it has every named split; otherwise the split names
+    must belong to exactly one protocol, else the choices are listed.
+    """
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    default = PROTOCOLS[DEFAULT_PROTOCOL]
+    if spec.strip() == "all" or all(n in default.split_names for n in names):
+        return default
+    owners = [p for p in PROTOCOLS.values() if all(n in p.split_names for n in names)]
+    if len(owners) == 1:
+        return owners[0]
+    if len(owners) > 1:
+        choices = ", ".join(f"--protocol {p.name}" for p in owners)
+        raise BenchmarkError(f"ambiguous split '{spec}': it exists in several protocols; "
+                             f"add one of: {choices}")
+    return default  # resolve_splits reports the unknown name with the default's choices
 
 
 def synthetic_spec():
@@ -188,6 +207,16 @@ PROTOCOLS: dict[str, Protocol] = {
             description="Cityscapes fine, CPS/UniMatch splits, crop 801, sliding-window eval",
             base_config=_protocol_config("cityscapes"),
             partitions=("1_30", "1_16", "1_8", "1_4", "1_2"),
+            split_folder="cityscapes",
+            data_root_env="SEMISEG_CITYSCAPES_ROOT",
+            default_data_root="data/cityscapes",
+            full_lists=("1_2/labeled.txt", "1_2/unlabeled.txt"),
+        ),
+        Protocol(
+            name="cityscapes_u2pl",
+            description="Cityscapes fine, U2PL splits, crop 801, sliding-window eval",
+            base_config=_protocol_config("cityscapes"),
+            partitions=("u2pl_1_16", "u2pl_1_8", "u2pl_1_4", "u2pl_1_2"),
             split_folder="cityscapes",
             data_root_env="SEMISEG_CITYSCAPES_ROOT",
             default_data_root="data/cityscapes",

@@ -54,17 +54,20 @@ _METHODS: dict[str, MethodInfo] = {}
 
 
 def _own_hyperparameters(cls: type) -> dict:
-    """Keyword defaults of ``cls.__init__`` that its base classes do not declare."""
-    base_params: set[str] = set()
-    for base in cls.__mro__[1:]:
-        if "__init__" in vars(base):
-            base_params |= set(inspect.signature(base.__init__).parameters)
-    params = inspect.signature(cls.__init__).parameters
-    return {
-        name: p.default
-        for name, p in params.items()
-        if name not in base_params and p.default is not inspect.Parameter.empty
-    }
+    """Keyword defaults of the method's constructors, without the harness base's own.
+
+    Parameters declared by library classes (the ``SemiSegmentor`` base, MMSeg, MMEngine,
+    torch) are left out; those of every method class in the hierarchy are kept.
+    """
+    library = ("benchmark.", "mmseg.", "mmengine.", "torch.")
+    hyperparameters: dict = {}
+    for klass in reversed(cls.__mro__):
+        if "__init__" not in vars(klass) or klass.__module__.startswith(library):
+            continue
+        for name, param in inspect.signature(klass.__init__).parameters.items():
+            if param.default is not inspect.Parameter.empty:
+                hyperparameters[name] = param.default
+    return hyperparameters
 
 
 def register_method(

@@ -5,4 +5,11 @@ by ``benchmark.registry.register_method`` and a leaf config ``configs/methods/<n
 then add its import below (or load it from outside with ``--plugins``).
 """
 
-from methods import mean_teacher, supervised  # noqa: F401
+from methods import (  # noqa: F401
+    cps,
+    cutmix_seg,
+    fixmatch,
+    mean_teacher,
+    supervised,
+    unimatch,
+)

@@ -15,6 +15,9 @@ SMALL_SYNTHETIC = {"num_train": 48, "num_val": 8}
 @pytest.fixture(scope="session", autouse=True)
 def small_synthetic_dataset(tmp_path_factory) -> Path:
     """Point the built-in protocol at a small generated dataset for the whole session."""
+    from mmseg.utils import register_all_modules
+
+    register_all_modules(init_default_scope=True)
     data_home = tmp_path_factory.mktemp("data")
     os.environ["SEMISEG_DATA"] = str(data_home)
     os.environ["SEMISEG_SYNTHETIC"] = json.dumps(SMALL_SYNTHETIC)

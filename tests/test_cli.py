@@ -40,14 +40,15 @@ def test_list_shows_methods_and_protocols():
 @pytest.mark.parametrize("args, message", [
     (["run", "--methods", "nosuch", "--split", "1_8"], "unknown method 'nosuch'; valid methods:"),
     (["run", "--methods", "supervised", "--split", "1_3"], "unknown split '1_3'"),
-    (["run", "--methods", "supervised", "--split", "1_1"], "ambiguous split '1_1'"),
+    (["run", "--methods", "supervised", "--split", "1_"], "ambiguous split '1_'"),
     (["run", "--methods", "supervised", "--protocol", "nope"], "unknown protocol 'nope'"),
-    (["run", "--methods", "meanteacher", "--split", "full", "--iters", "1"],
+    (["run", "--methods", "meanteacher", "--split", "full"],
      "split 'full' has no unlabeled images"),
     (["table", "--results-dir", "/nonexistent"], "no run records"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path):
-    result = cli(*args, "--results-dir", str(tmp_path)) if args[0] == "run" else cli(*args)
+    run_args = ["--iters", "1", "--results-dir", str(tmp_path)] if args[0] == "run" else []
+    result = cli(*args, *run_args)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -61,7 +62,7 @@ def test_missing_dataset_exits_2(tmp_path):
 
     env = {**os.environ, "SEMISEG_PASCAL_ROOT": str(tmp_path / "missing")}
     result = subprocess.run([sys.executable, "-m", "benchmark", "run", "--methods", "supervised",
-                             "--protocol", "pascal", "--split", "92", "--iters", "1",
+                             "--protocol", "pascal", "--split", "1_8", "--iters", "1",
                              "--results-dir", str(tmp_path)], capture_output=True, text=True,
                             env=env)
     assert result.returncode == 2
@@ -118,7 +119,7 @@ class ToyEntropy(SemiSegmentor):
         return losses
 
 @register_method("toy_nan", description="toy: returns a NaN loss", paper="none",
-                 config=__file__.replace(".py", "_config.py"))
+                 config=__file__.replace(".py", "_nan_config.py"))
 class ToyNaN(ToyEntropy):
     def compute_losses(self, batch):
         losses = super().compute_losses(batch)
@@ -134,6 +135,7 @@ def toy_plugin(tmp_path) -> Path:
     (tmp_path / "toy_method_config.py").write_text(
         "model = dict(type='ToyEntropy', weight=0.25)\n"
         "train_dataloader = dict(dataset=dict(num_strong_views=0, mix_batch=False))\n")
+    (tmp_path / "toy_method_nan_config.py").write_text("model = dict(type='ToyNaN')\n")
     return plugin
 
 
@@ -147,6 +149,14 @@ def test_external_plugin_runs_through_registry_and_runner(toy_plugin, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     (record,) = [json.loads(p.read_text()) for p in (results / "runs").glob("*.json")]
     assert record["method"] == "toy_entropy"
+
+
+def test_config_building_another_class_is_rejected(toy_plugin, tmp_path):
+    (tmp_path / "toy_method_nan_config.py").write_text("model = dict(type='ToyEntropy')\n")
+    result = cli("run", "--methods", "toy_nan", "--plugins", str(toy_plugin), "--iters", "1",
+                 "--results-dir", str(tmp_path / "results"))
+    assert result.returncode == 2
+    assert "builds 'ToyEntropy' but method 'toy_nan' is class 'ToyNaN'" in result.stderr
 
 
 def test_nan_loss_stops_that_run_and_keeps_finished_results(toy_plugin, tmp_path):

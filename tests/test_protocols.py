@@ -8,7 +8,7 @@ import json
 import pytest
 
 from benchmark.errors import BenchmarkError
-from benchmark.protocols import PROTOCOLS, SPLIT_LIST_ROOT, get_protocol
+from benchmark.protocols import PROTOCOLS, SPLIT_LIST_ROOT, get_protocol, protocol_for_split
 from benchmark.splits import read_split_list
 
 
@@ -17,17 +17,27 @@ def test_split_resolution():
     assert synthetic.resolve_splits("1_8") == ["1_8"]
     assert synthetic.resolve_splits("1_8, 1_4") == ["1_8", "1_4"]
     assert synthetic.resolve_splits("all") == ["1_16", "1_8", "1_4", "1_2"]
-    assert synthetic.resolve_splits("ful") == ["full"]
+    assert synthetic.resolve_splits("full") == ["full"]
     assert get_protocol("pascal_u2pl").resolve_splits("u2pl_1_8") == ["u2pl_1_8"]
 
 
 def test_unknown_and_ambiguous_splits_list_the_choices():
     with pytest.raises(BenchmarkError, match=r"unknown split '1_3'.*1_16, 1_8, 1_4, 1_2, full"):
         get_protocol("synthetic").resolve_splits("1_3")
-    with pytest.raises(BenchmarkError, match=r"ambiguous split '1_1'.*1_16"):
+    with pytest.raises(BenchmarkError, match=r"ambiguous split '1_' .*matches 1_16, 1_8"):
+        get_protocol("synthetic").resolve_splits("1_")
+    with pytest.raises(BenchmarkError, match=r"unknown split '1_1'.*did you mean '1_16'"):
         get_protocol("synthetic").resolve_splits("1_1")
     with pytest.raises(BenchmarkError, match="valid protocols: synthetic"):
         get_protocol("voc")
+
+
+def test_protocol_is_inferred_from_a_split_only_one_protocol_has():
+    assert protocol_for_split("1_8").name == "synthetic"
+    assert protocol_for_split("92").name == "pascal_classic"
+    assert protocol_for_split("1_30").name == "cityscapes"
+    with pytest.raises(BenchmarkError, match="ambiguous split.*--protocol pascal_u2pl"):
+        protocol_for_split("u2pl_1_8")  # Pascal and Cityscapes both have U2PL splits
 
 
 def test_shipped_split_lists_match_manifest():

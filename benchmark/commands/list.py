@@ -22,18 +22,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
+def method_defaults(info) -> dict:
+    """The method's hyperparameters: its leaf config's model values over class defaults."""
+    from mmengine.config import Config
+
+    values = dict(info.hyperparameters)
+    if info.config.is_file():
+        model = Config.fromfile(info.config).to_dict().get("model", {})
+        values.update({k: v for k, v in model.items() if k != "type"})
+    return values
+
+
 def run(args: argparse.Namespace) -> int:
     load_plugins([p for p in args.plugins.split(",") if p.strip()])
     rows = []
     for info in registered_methods().values():
         row = [info.name, info.description, info.paper]
         if args.verbose:
-            params = ", ".join(f"{k}={v!r}" for k, v in info.hyperparameters.items())
+            params = ", ".join(f"{k}={v!r}" for k, v in method_defaults(info).items())
             row += [params or "-", str(info.config)]
         rows.append(row)
     headers = ["method", "description", "paper"]
     if args.verbose:
-        headers += ["hyperparameters (class defaults)", "config"]
+        headers += ["hyperparameters (leaf config over class defaults)", "config"]
     print("Methods")
     print(tabulate(rows, headers=headers, tablefmt="simple"))
     print("\nProtocols")

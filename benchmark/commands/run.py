@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from benchmark.errors import BenchmarkError, NonFiniteLossError
-from benchmark.protocols import DEFAULT_PROTOCOL, get_protocol
+from benchmark.protocols import DEFAULT_PROTOCOL, get_protocol, protocol_for_split
 from benchmark.registry import get_method, load_plugins
 from benchmark.runs.spec import RunSpec
 
@@ -26,8 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="comma-separated method names (see `python -m benchmark list`)")
     parser.add_argument("--split", default="1_8",
                         help="partition name, comma list, or 'all'; 'full' = every image labeled")
-    parser.add_argument("--protocol", default=DEFAULT_PROTOCOL,
-                        help="protocol (see `python -m benchmark list`)")
+    parser.add_argument("--protocol", default=None,
+                        help=f"protocol (see `python -m benchmark list`); default "
+                        f"'{DEFAULT_PROTOCOL}', or the only protocol that has the split")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
     parser.add_argument("--iters", type=int, default=None,
                         help="training iterations (default: the protocol's schedule)")
@@ -76,7 +77,7 @@ def plan_runs(args: argparse.Namespace) -> list[RunSpec]:
         raise BenchmarkError("--methods is empty; see `python -m benchmark list`")
     for method in methods:
         get_method(method)
-    protocol = get_protocol(args.protocol)
+    protocol = get_protocol(args.protocol) if args.protocol else protocol_for_split(args.split)
     splits = protocol.resolve_splits(args.split)
     seeds = parse_seeds(args.seeds)
     options = parse_cfg_options(args.cfg_options)

@@ -70,9 +70,8 @@ class SemiSegDataPreProcessor(SegDataPreProcessor):
         return batch
 
     def _unlabeled(self, branch: dict) -> tuple[UnlabeledBatch, Tensor]:
-        num_views = len(branch["strong"][0]) if branch["strong"] else 0
-        strong = [self._normalize([views[k] for views in branch["strong"]])
-                  for k in range(num_views)]
+        # pseudo_collate transposes per-sample view lists: strong[k] holds view k of each sample
+        strong = [self._normalize(list(view)) for view in branch["strong"]]
         boxes = torch.stack(branch["cutmix_boxes"]).to(self.device).float()
         batch = UnlabeledBatch(
             weak=self._normalize(branch["inputs"]),

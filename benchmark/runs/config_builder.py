@@ -47,6 +47,11 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
     overrides = leaf.pop("protocol_overrides", {}) or {}
     cfg.merge_from_dict(leaf)
     cfg.merge_from_dict(overrides.get(spec.protocol, {}))
+    if cfg.model.type != method.cls.__name__:
+        raise BenchmarkError(
+            f"config {method.config} builds '{cfg.model.type}' but method '{spec.method}' is "
+            f"class '{method.cls.__name__}'; set model.type='{method.cls.__name__}' there"
+        )
 
     files = protocol.split_files(spec.split, data_root)
     train_set = cfg.train_dataloader.dataset
@@ -99,7 +104,8 @@ def config_hash(cfg: Config) -> str:
 
 def _strip_paths(node):
     if isinstance(node, dict):
-        return {k: _strip_paths(v) for k, v in node.items() if k not in ("split_lists", "data_root")}
+        return {k: _strip_paths(v) for k, v in node.items()
+                if k not in ("split_lists", "data_root")}
     if isinstance(node, (list, tuple)):
         return [_strip_paths(v) for v in node]
     return node

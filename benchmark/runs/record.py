@@ -53,7 +53,8 @@ class RunRecord:
 
     @property
     def filename(self) -> str:
-        return f"{self.protocol}__{self.split}__{self.method}__seed{self.seed}__{self.config_hash[:8]}.json"
+        run = f"{self.protocol}__{self.split}__{self.method}__seed{self.seed}"
+        return f"{run}__{self.config_hash[:8]}.json"
 
     def save(self, results_dir: Path) -> Path:
         """Write the record atomically into ``results_dir/runs/`` and return the path."""

@@ -5,6 +5,7 @@ _base_ = ['../_base_/models/deeplabv3plus_r18_narrow.py', '../_base_/default_run
 crop_size = 64
 num_iters = 3000
 batch_size = 8  # per branch: 8 labeled + 8 unlabeled
+model = dict(data_preprocessor=dict(size=(crop_size, crop_size)))
 metainfo = dict(
     classes=('background', 'circle_stripes', 'square_checker', 'triangle_stripes',
              'circle_checker', 'square_stripes', 'triangle_checker'),

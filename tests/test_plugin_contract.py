@@ -79,6 +79,7 @@ def test_hidden_ground_truth_never_changes_the_loss(name, tmp_path):
     cfg = build_run_config(name, tmp_path)
     batch = real_batch(cfg)
     model = build_model(cfg)
+    assert not model.uses_hidden_gt, "only oracle diagnostics may read the hidden GT"
     model.train()
     data = model.data_preprocessor(batch, True)
     state = {k: v.clone() for k, v in model.state_dict().items()}

@@ -72,6 +72,9 @@ def _format_seconds(seconds: float) -> str:
 class RunProgressHook(Hook):
     """One updating progress line per run, plus timing and diagnostics for the record.
 
+    Seconds per iteration cover training only (data loading included, validation
+    excluded), measured after ``warmup`` iterations.
+
     Args:
         label: Text identifying the run, shown at the start of the line.
         interval: Iterations between updates.
@@ -96,6 +99,8 @@ class RunProgressHook(Hook):
         self._timed_iters = 0
         self._last_loss = float("nan")
         self.val_history: list[dict] = []
+        self._val_seconds = 0.0
+        self._val_start = 0.0
 
     def before_train(self, runner) -> None:
         self._start = time.perf_counter()
@@ -105,9 +110,11 @@ class RunProgressHook(Hook):
         now = time.perf_counter()
         if done == self.warmup:
             self._timed_start = now
+            self._val_seconds = 0.0
         elif done > self.warmup:
             self._timed_iters = done - self.warmup
-            self.seconds_per_iter = (now - self._timed_start) / self._timed_iters
+            training = now - self._timed_start - self._val_seconds
+            self.seconds_per_iter = training / self._timed_iters
         for key, value in (outputs or {}).items():
             if key.startswith("diag."):
                 self._diag_sums[key] = self._diag_sums.get(key, 0.0) + float(value)
@@ -123,7 +130,11 @@ class RunProgressHook(Hook):
             self.stream.write(line)
             self.stream.flush()
 
+    def before_val_epoch(self, runner) -> None:
+        self._val_start = time.perf_counter()
+
     def after_val_epoch(self, runner, metrics: dict | None = None) -> None:
+        self._val_seconds += time.perf_counter() - self._val_start
         if metrics:
             self.val_history.append({"iter": runner.iter, **metrics})
             if self.stream is not None:

@@ -35,12 +35,17 @@ class SemiBatch:
         labeled_samples: Their ``SegDataSample`` s (with ``gt_sem_seg``).
         unlabeled: The unlabeled batch (no labels), or None for supervised-only.
         unlabeled_mix: The mix-partner batch, or None.
+        oracle_gt: Hidden ground truth of the unlabeled branches (``{'unlabeled': [B, S,
+            S], 'unlabeled_mix': ...}``), given *only* to methods that set
+            ``uses_hidden_gt = True`` (oracle diagnostics such as SOP's GT-target oracle);
+            None for every normal method.
     """
 
     labeled: Tensor
     labeled_samples: SampleList
     unlabeled: UnlabeledBatch | None = None
     unlabeled_mix: UnlabeledBatch | None = None
+    oracle_gt: dict[str, Tensor] | None = None
 
     @property
     def labeled_gt(self) -> Tensor:
@@ -63,7 +68,13 @@ class SemiSegmentor(BaseSegmentor):
             even when MMEngine calls ``model.train()`` every iteration.
         predict_on: ``"student"`` or ``"teacher"``: the network evaluated.
         init_cfg: MMEngine init config.
+
+    Attributes:
+        uses_hidden_gt: Class or instance flag; True only for oracle diagnostics that
+            are allowed to read the unlabeled ground truth (``SemiBatch.oracle_gt``).
     """
+
+    uses_hidden_gt: bool = False
 
     def __init__(self, segmentor: ConfigType, data_preprocessor: OptConfigType = None,
                  ema_momentum: float | None = None, ema_buffers: str = "ema",
@@ -163,15 +174,17 @@ class SemiSegmentor(BaseSegmentor):
 
     def loss(self, inputs: dict, data_samples: dict) -> dict[str, Tensor]:
         """Build the :class:`SemiBatch`, compute the method's losses, add diagnostics."""
+        hidden = data_samples.get("hidden_gt", {})
         batch = SemiBatch(
             labeled=inputs["labeled"],
             labeled_samples=data_samples["labeled"],
             unlabeled=inputs.get("unlabeled"),
             unlabeled_mix=inputs.get("unlabeled_mix"),
+            oracle_gt=hidden if self.uses_hidden_gt else None,
         )
         self._reported_labels = {}
         losses = self.compute_losses(batch)
-        hidden_gt = data_samples.get("hidden_gt", {}).get("unlabeled")
+        hidden_gt = hidden.get("unlabeled")
         for name, labels in self._reported_labels.items():
             if hidden_gt is not None:
                 known = hidden_gt != IGNORE_INDEX

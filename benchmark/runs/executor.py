@@ -22,10 +22,14 @@ from benchmark.runs.spec import RunSpec
 
 
 def _quiet_console(runner: Runner) -> None:
-    """Keep MMEngine's log in the work dir's file; show only warnings on the console."""
+    """After the Runner is built at log level WARNING: file log back to INFO, console stays.
+
+    MMEngine's full training log then goes to the work dir's file while the console
+    shows only warnings and the progress line (``--verbose`` shows everything).
+    """
     for handler in runner.logger.handlers:
-        if type(handler) is logging.StreamHandler:
-            handler.setLevel(logging.WARNING)
+        if isinstance(handler, logging.FileHandler):
+            handler.setLevel(logging.INFO)
 
 
 def _peak_memory_mb() -> float:
@@ -57,6 +61,8 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
 
+    if not verbose:
+        cfg.log_level = "WARNING"
     runner = Runner.from_cfg(cfg)
     if not verbose:
         _quiet_console(runner)

@@ -28,10 +28,11 @@ def _cell(values: pd.Series) -> str:
 
 
 def _row_labels(frame: pd.DataFrame) -> pd.Series:
-    """Method name, suffixed with the config hash when one method has several configs."""
+    """Method name; with several configs of one method, suffixed by iterations and hash."""
     configs = frame.groupby("method")["config_hash"].nunique()
     return frame.apply(
-        lambda r: f"{r.method} [{r.config_hash}]" if configs[r.method] > 1 else r.method, axis=1)
+        lambda r: f"{r.method} [{r.iterations} it, {r.config_hash}]" if configs[r.method] > 1
+        else r.method, axis=1)
 
 
 def leaderboard(frame: pd.DataFrame, protocol: str, value: str = "miou") -> pd.DataFrame:

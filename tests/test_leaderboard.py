@@ -1,0 +1,46 @@
+"""Leaderboard tables from records: mean ± std over seeds, n, separate best column."""
+
+from __future__ import annotations
+
+import statistics
+
+from benchmark.runs.leaderboard import leaderboard, records_frame, render
+from benchmark.runs.record import RunRecord, load_records
+
+
+def _record(method, split, seed, miou, best, config_hash="a" * 64, iterations=100):
+    return RunRecord(
+        protocol="synthetic", split=split, method=method, seed=seed, miou=miou,
+        per_class_iou={}, best_miou=best, best_iter=iterations, iterations=iterations,
+        labeled_batch=8, unlabeled_batch=8, world_size=1, lr=0.01, evaluated_network="student",
+        config_hash=config_hash, git_commit="x", versions={}, device="cpu", wall_time_s=1.0,
+        train_time_s=1.0, seconds_per_iter=0.1, peak_memory_mb=1.0)
+
+
+def test_mean_std_and_n_match_hand_computation(tmp_path):
+    mious = [40.0, 43.0, 47.5]
+    records = [_record("fixmatch", "1_8", k, m, m + 1) for k, m in enumerate(mious)]
+    records.append(_record("supervised", "1_8", 0, 30.0, 31.0))
+    records.append(_record("supervised", "1_4", 0, 35.0, 36.0))
+    for record in records:
+        record.save(tmp_path)
+    loaded = load_records(tmp_path)
+    assert len(loaded) == 5
+    table = leaderboard(records_frame(loaded), "synthetic")
+    expected = f"{statistics.mean(mious):.2f} ± {statistics.stdev(mious):.2f} (n=3)"
+    assert table.loc["fixmatch", "1_8"] == expected
+    assert table.loc["supervised", "1_4"] == "35.00 (n=1)"
+    assert list(table.columns) == ["1_8", "1_4"]  # protocol order, not alphabetical
+    assert table.loc["fixmatch", "1_4"] == ""
+    best = leaderboard(records_frame(loaded), "synthetic", "best_miou")
+    assert best.loc["supervised", "1_8"] == "31.00 (n=1)"
+    text = render(loaded, tmp_path)
+    assert "best mIoU over periodic validations" in text
+    assert (tmp_path / "leaderboard_synthetic.csv").read_text().startswith("method,1_8,1_4")
+
+
+def test_different_configs_of_one_method_are_not_averaged(tmp_path):
+    records = [_record("supervised", "1_8", 0, 30.0, 30.0, "a" * 64, 100),
+               _record("supervised", "1_8", 0, 50.0, 50.0, "b" * 64, 3000)]
+    table = leaderboard(records_frame(records), "synthetic")
+    assert set(table.index) == {"supervised [100 it, aaaaaaaa]", "supervised [3000 it, bbbbbbbb]"}

@@ -151,8 +151,11 @@ def synthetic_spec():
     text = os.environ.get("SEMISEG_SYNTHETIC", "").strip()
     if not text:
         return SyntheticSpec()
+    def as_tuples(value):
+        return tuple(as_tuples(v) for v in value) if isinstance(value, list) else value
+
     try:
-        return SyntheticSpec(**json.loads(text))
+        return SyntheticSpec(**{k: as_tuples(v) for k, v in json.loads(text).items()})
     except (ValueError, TypeError) as err:
         raise BenchmarkError(f"invalid SEMISEG_SYNTHETIC={text!r}: {err}; pass a JSON object "
                              "of SyntheticSpec fields") from err

@@ -10,6 +10,9 @@ from methods import (  # noqa: F401
     cutmix_seg,
     fixmatch,
     mean_teacher,
+    random_noise,
+    sop,
     supervised,
     unimatch,
+    unimatch_sop,
 )

@@ -12,6 +12,13 @@ import torch
 SMALL_SYNTHETIC = {"num_train": 48, "num_val": 8}
 
 
+def num_classes() -> int:
+    """Classes of the built-in dataset (background included)."""
+    from benchmark.synthetic import SyntheticSpec
+
+    return len(SyntheticSpec().class_names)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def small_synthetic_dataset(tmp_path_factory) -> Path:
     """Point the built-in protocol at a small generated dataset for the whole session."""

@@ -20,6 +20,9 @@ from benchmark.registry import get_method
 from benchmark.runs.spec import RunSpec
 
 RUN_SPECIFIC_KEYS = ("work_dir", "randomness")
+# Entries that locate data or tune loading speed; they never change results.
+NON_EXPERIMENTAL_KEYS = ("split_lists", "data_root", "metainfo", "num_workers",
+                         "persistent_workers")
 
 
 def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
@@ -70,6 +73,8 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
                              data_root=str(data_root))
     for loader in ("val_dataloader", "test_dataloader"):
         cfg[loader].dataset.update(split_lists=[str(files.val)], data_root=str(data_root))
+    if protocol.builtin:
+        _use_generated_classes(cfg, data_root)
 
     if spec.iters is not None:
         set_iterations(cfg, spec.iters)
@@ -78,6 +83,18 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
     if spec.cfg_options:
         cfg.merge_from_dict(spec.cfg_options)
     return cfg
+
+
+def _use_generated_classes(cfg: Config, data_root: Path) -> None:
+    """Take class names, palette and class count from the generated dataset's meta.json."""
+    meta = json.loads((Path(data_root) / "meta.json").read_text())
+    metainfo = dict(classes=tuple(meta["class_names"]), palette=meta["palette"])
+    train_set = cfg.train_dataloader.dataset
+    for dataset in (train_set.labeled, train_set.unlabeled, cfg.val_dataloader.dataset,
+                    cfg.test_dataloader.dataset):
+        if dataset is not None:
+            dataset.metainfo = metainfo
+    cfg.model.segmentor.decode_head.num_classes = len(meta["class_names"])
 
 
 def set_iterations(cfg: Config, iters: int) -> None:
@@ -91,7 +108,7 @@ def set_iterations(cfg: Config, iters: int) -> None:
 
 
 def config_hash(cfg: Config) -> str:
-    """SHA-256 of the config without run-specific entries (paths, seed, work dir).
+    """SHA-256 of the config without run-specific entries (paths, seed, work dir, loaders).
 
     Runs of the same method and settings on different splits and seeds share it.
     """
@@ -104,8 +121,7 @@ def config_hash(cfg: Config) -> str:
 
 def _strip_paths(node):
     if isinstance(node, dict):
-        return {k: _strip_paths(v) for k, v in node.items()
-                if k not in ("split_lists", "data_root")}
+        return {k: _strip_paths(v) for k, v in node.items() if k not in NON_EXPERIMENTAL_KEYS}
     if isinstance(node, (list, tuple)):
         return [_strip_paths(v) for v in node]
     return node

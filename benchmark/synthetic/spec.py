@@ -75,18 +75,15 @@ class SyntheticSpec:
     """
 
     image_size: int = 64
-    num_train: int = 1000
+    num_train: int = 500
     num_val: int = 200
     seed: int = 0
     object_classes: Tuple[Tuple[str, str], ...] = (
         ("circle", "stripes"),
         ("square", "checker"),
-        ("triangle", "stripes"),
-        ("circle", "checker"),
-        ("square", "stripes"),
-        ("triangle", "checker"),
+        ("triangle", "dots"),
     )
-    class_frequency_ratio: float = 8.0
+    class_frequency_ratio: float = 4.0
     num_objects: Tuple[int, int] = (1, 4)
     object_radius: Tuple[float, float] = (6.0, 20.0)
     texture_period: Tuple[float, float] = (4.0, 8.0)
@@ -101,7 +98,7 @@ class SyntheticSpec:
     clutter_blob_radius: Tuple[float, float] = (4.0, 10.0)
     clutter_blob_aspect: Tuple[float, float] = (0.3, 0.6)
     clutter_shape_radius: Tuple[float, float] = (4.0, 12.0)
-    clutter_shape_textures: Tuple[str, ...] = ("solid", "dots")
+    clutter_shape_textures: Tuple[str, ...] = ("solid",)
     pixel_noise_std: Tuple[float, float] = (0.01, 0.05)
     jpeg_quality: Tuple[int, int] = (70, 95)
     ignore_border_width: float = 1.5

@@ -239,6 +239,20 @@ def _changed_fraction(perturbed: Tensor, pseudo_label: Tensor, valid: Tensor) ->
     return changed.float() / valid.sum().clamp(min=1).float()
 
 
+def _log_probs_and_argmax(logits: Tensor) -> tuple[Tensor, Tensor]:
+    """``log_softmax`` over classes (fp32) and its argmax ``[B, H, W]`` (first max wins).
+
+    The log-probabilities are stored channels-last and returned as a ``[B, c, H, W]`` view,
+    so the class argmax and :func:`gather_patches` read contiguous rows: on CPU an argmax
+    over the strided class axis costs several times more than the copy.
+    """
+    batch, num_classes, height, width = logits.shape
+    log_probs = torch.log_softmax(logits.float(), dim=1)
+    rows = log_probs.permute(0, 2, 3, 1).reshape(-1, num_classes)
+    pseudo_label = rows.argmax(dim=1).view(batch, height, width)
+    return rows.view(batch, height, width, num_classes).permute(0, 3, 1, 2), pseudo_label
+
+
 def _valid_mask(logits: Tensor, pad_mask: Tensor | None) -> Tensor:
     batch, _, height, width = logits.shape
     if pad_mask is None:
@@ -274,8 +288,7 @@ def sop_perturb(
         :class:`SOPResult`; padded pixels of ``perturbed_label`` hold the pseudo-label.
     """
     valid = _valid_mask(logits, pad_mask)
-    log_probs = torch.log_softmax(logits.float(), dim=1)
-    pseudo_label = log_probs.argmax(dim=1)
+    log_probs, pseudo_label = _log_probs_and_argmax(logits)
     layout = build_patch_layout(valid, grid)
     row_valid = layout.row_valid()
     patch_log_probs = gather_patches(log_probs, layout)
@@ -339,8 +352,7 @@ def oracle_target(
         :class:`SOPResult` with one problem per image and an empty ``interpolation_weight``.
     """
     valid = _valid_mask(logits, pad_mask)
-    log_probs = torch.log_softmax(logits.float(), dim=1)
-    pseudo_label = log_probs.argmax(dim=1)
+    log_probs, pseudo_label = _log_probs_and_argmax(logits)
     layout = build_patch_layout(valid, grid=1)
     row_valid = layout.row_valid()
     patch_log_probs = gather_patches(log_probs, layout)

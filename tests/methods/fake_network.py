@@ -10,10 +10,12 @@ import torch
 from torch import nn
 
 
-def patch_with_conv(model, num_classes: int = 7, seed: int = 0) -> nn.Conv2d:
+def patch_with_conv(model, num_classes: int | None = None, seed: int = 0) -> nn.Conv2d:
     """Make ``raw_logits``/``logits`` of every network return ``conv(x)``; return ``conv``."""
+    from tests.conftest import num_classes as default_classes
+
     torch.manual_seed(seed)
-    conv = nn.Conv2d(3, num_classes, 1)
+    conv = nn.Conv2d(3, num_classes or default_classes(), 1)
     conv.weight.data.mul_(3.0)
 
     def raw_logits(network, inputs):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from tests.conftest import build_model, build_run_config, real_batch
+from tests.conftest import build_model, build_run_config, num_classes, real_batch
 from tests.methods.fake_network import ce_map, patch_with_conv
 
 
@@ -57,7 +57,7 @@ def test_fixmatch_unsupervised_loss_matches_spec(tmp_path):
 def test_unimatch_loss_terms_and_weights_match_spec(tmp_path):
     model, inputs, samples = _setup("unimatch", tmp_path, **{"model.conf_thresh": 0.3})
     conv = patch_with_conv(model)
-    scale = torch.linspace(0.5, 1.5, 7).view(1, 7, 1, 1)
+    scale = torch.linspace(0.5, 1.5, num_classes()).view(1, -1, 1, 1)
     model.clean_and_perturbed_logits = lambda x: (conv(x), conv(x) * scale)
     losses = model.loss(inputs, samples)
     u, mix = inputs["unlabeled"], inputs["unlabeled_mix"]
@@ -125,7 +125,7 @@ def test_cps_networks_exchange_pseudo_labels(tmp_path, monkeypatch):
         assert torch.equal(p1, p2), n1
 
     torch.manual_seed(0)
-    conv1, conv2 = torch.nn.Conv2d(3, 7, 1), torch.nn.Conv2d(3, 7, 1)
+    conv1, conv2 = torch.nn.Conv2d(3, num_classes(), 1), torch.nn.Conv2d(3, num_classes(), 1)
     model.logits = lambda net, x: (conv1 if net is model.student else conv2)(x)
     model.raw_logits = model.logits
     partner = torch.tensor([1, 2, 3, 0])

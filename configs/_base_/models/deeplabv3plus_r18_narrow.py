@@ -36,7 +36,7 @@ model = dict(
             c1_in_channels=16,
             c1_channels=12,
             dropout_ratio=0.0,
-            num_classes=7,
+            num_classes=4,
             norm_cfg=norm_cfg,
             align_corners=True,
             loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0,

@@ -41,8 +41,9 @@ def test_strong_views_stay_pixel_aligned(seed):
     for view in results["strong_imgs"]:
         assert view.shape == results["img"].shape
         gray = view.astype(float).mean(-1)
-        assert np.unravel_index(gray.argmax(), gray.shape) == np.unravel_index(
-            weak_gray.argmax(), weak_gray.shape)
+        # the brightest pixel stays on the 3x3 dot (rows 10-12, cols 20-22): no shift
+        y, x = np.unravel_index(gray.argmax(), gray.shape)
+        assert 10 <= y <= 12 and 20 <= x <= 22, (y, x)
 
 
 def test_strong_views_without_photometric_are_copies():

@@ -54,8 +54,12 @@ def test_unsupervised_loss_trains_student_not_teacher(name, tmp_path):
     total = sum(unsup)
     total.backward()
     grads = [p.grad for p in model.student.parameters() if p.requires_grad]
-    assert any(g is not None and g.abs().sum() > 0 for g in grads), \
-        "the unsupervised loss must send gradient to the student"
+    # the graph must reach the student (USB's no-grad student bug fails here); the gradient
+    # is nonzero whenever the loss is (a fresh teacher equals the student, a threshold may
+    # select nothing at initialisation, so the loss itself can be exactly zero)
+    assert any(g is not None for g in grads), "the unsupervised loss must reach the student"
+    if float(total) > 0:
+        assert any(g is not None and g.abs().sum() > 0 for g in grads)
     if model.teacher is not None:
         assert all(p.grad is None for p in model.teacher.parameters())
         assert not any(p.requires_grad for p in model.teacher.parameters())

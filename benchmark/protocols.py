@@ -35,6 +35,8 @@ class Protocol:
         builtin: True for the generated synthetic dataset (materialised on demand).
         full_lists: List files (relative to the split root) that make up split ``full``.
         reference_batch: Labeled + unlabeled batch of the reference setting.
+        dataset: Dataset family shared by protocol variants (``pascal``, ``cityscapes``);
+            method leaves key their ``protocol_overrides`` by it.
     """
 
     name: str
@@ -47,6 +49,7 @@ class Protocol:
     builtin: bool = False
     full_lists: tuple[str, ...] = ("train.txt",)
     reference_batch: tuple[int, int] = (8, 8)
+    dataset: str = ""
 
     @property
     def split_names(self) -> tuple[str, ...]:
@@ -174,6 +177,7 @@ PROTOCOLS: dict[str, Protocol] = {
             base_config=_protocol_config("synthetic"),
             partitions=("1_16", "1_8", "1_4", "1_2"),
             builtin=True,
+            dataset="synthetic",
         ),
         Protocol(
             name="pascal",
@@ -183,6 +187,7 @@ PROTOCOLS: dict[str, Protocol] = {
             split_folder="pascal",
             data_root_env="SEMISEG_PASCAL_ROOT",
             default_data_root="data/pascal",
+            dataset="pascal",
             full_lists=("train_aug.txt",),
         ),
         Protocol(
@@ -193,6 +198,7 @@ PROTOCOLS: dict[str, Protocol] = {
             split_folder="pascal",
             data_root_env="SEMISEG_PASCAL_ROOT",
             default_data_root="data/pascal",
+            dataset="pascal",
             full_lists=("1464/labeled.txt",),
         ),
         Protocol(
@@ -203,6 +209,7 @@ PROTOCOLS: dict[str, Protocol] = {
             split_folder="pascal",
             data_root_env="SEMISEG_PASCAL_ROOT",
             default_data_root="data/pascal",
+            dataset="pascal",
             full_lists=("train_aug.txt",),
         ),
         Protocol(
@@ -213,6 +220,7 @@ PROTOCOLS: dict[str, Protocol] = {
             split_folder="cityscapes",
             data_root_env="SEMISEG_CITYSCAPES_ROOT",
             default_data_root="data/cityscapes",
+            dataset="cityscapes",
             full_lists=("1_2/labeled.txt", "1_2/unlabeled.txt"),
         ),
         Protocol(
@@ -223,6 +231,7 @@ PROTOCOLS: dict[str, Protocol] = {
             split_folder="cityscapes",
             data_root_env="SEMISEG_CITYSCAPES_ROOT",
             default_data_root="data/cityscapes",
+            dataset="cityscapes",
             full_lists=("1_2/labeled.txt", "1_2/unlabeled.txt"),
         ),
     )

@@ -37,7 +37,6 @@ def test_pad_to_crop_marks_unlabeled_padding_with_sentinel():
 def test_strong_views_stay_pixel_aligned(seed):
     torch.manual_seed(seed)
     results = StrongViews(num_views=2).transform(_results())
-    weak_gray = results["img"].astype(float).mean(-1)
     for view in results["strong_imgs"]:
         assert view.shape == results["img"].shape
         gray = view.astype(float).mean(-1)

@@ -82,3 +82,32 @@ def test_synthetic_config_classes_match_generator():
     cfg = Config.fromfile(get_protocol("synthetic").base_config)
     assert tuple(cfg.metainfo.classes) == tuple(SyntheticSpec().class_names)
     assert cfg.model.segmentor.decode_head.num_classes == len(SyntheticSpec().class_names)
+
+
+def test_method_overrides_apply_to_every_protocol_of_a_dataset(tmp_path, monkeypatch):
+    import dataclasses
+
+    import benchmark.plugins  # noqa: F401
+    from benchmark import protocols
+    from benchmark.runs.config_builder import build_config
+    from benchmark.runs.spec import RunSpec
+
+    assert {get_protocol(p).dataset for p in ("cityscapes", "cityscapes_u2pl")} == {"cityscapes"}
+    # a Cityscapes-family variant (built on the synthetic config so it builds here) gets the
+    # leaf's cityscapes override; the synthetic protocol itself keeps the default
+    variant = dataclasses.replace(get_protocol("synthetic"), name="cs_variant",
+                                  dataset="cityscapes")
+    monkeypatch.setitem(protocols.PROTOCOLS, "cs_variant", variant)
+    root = get_protocol("synthetic").data_root()
+    cfg = build_config(RunSpec("unimatch", "cs_variant", "1_8"), root, tmp_path / "w")
+    assert cfg.model.conf_thresh == 0.0
+    cfg = build_config(RunSpec("unimatch", "synthetic", "1_8"), root, tmp_path / "w")
+    assert cfg.model.conf_thresh == 0.95
+
+
+def test_protocol_without_base_config_is_a_clear_error(tmp_path):
+    from benchmark.runs.config_builder import build_config
+    from benchmark.runs.spec import RunSpec
+
+    with pytest.raises(BenchmarkError, match="has no base config yet"):
+        build_config(RunSpec("supervised", "cityscapes", "1_8"), tmp_path, tmp_path / "w")

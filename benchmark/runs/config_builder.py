@@ -1,7 +1,8 @@
 """Compose the MMEngine config of a run: protocol base + method leaf + overrides.
 
 Composition order (later wins): the protocol's base config (model, data, schedule,
-evaluation), the method's leaf config, the leaf's ``protocol_overrides[<protocol>]``,
+evaluation), the method's leaf config, the leaf's ``protocol_overrides[<dataset>]``
+(``cityscapes`` applies to every Cityscapes protocol),
 the run's split files and seed, ``--iters``, and finally ``--cfg-options``.
 """
 
@@ -45,11 +46,16 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
         raise BenchmarkError(
             f"config {method.config} of method '{spec.method}' not found; add the leaf config"
         )
+    if not protocol.base_config.is_file():
+        raise BenchmarkError(
+            f"protocol '{spec.protocol}' has no base config yet ({protocol.base_config}); "
+            "write it (see configs/protocols/synthetic.py) or use --protocol synthetic"
+        )
     cfg = Config.fromfile(protocol.base_config)
     leaf = Config.fromfile(method.config).to_dict()
     overrides = leaf.pop("protocol_overrides", {}) or {}
     cfg.merge_from_dict(leaf)
-    cfg.merge_from_dict(overrides.get(spec.protocol, {}))
+    cfg.merge_from_dict(overrides.get(protocol.dataset, {}))
     if cfg.model.type != method.cls.__name__:
         raise BenchmarkError(
             f"config {method.config} builds '{cfg.model.type}' but method '{spec.method}' is "

@@ -9,6 +9,4 @@ model = dict(
     ema_buffers='ema',
     predict_on='teacher')
 train_dataloader = dict(dataset=dict(num_strong_views=1, mix_batch=True))
-protocol_overrides = dict(
-    cityscapes=dict(model=dict(unsup_weight=6.0)),
-    cityscapes_u2pl=dict(model=dict(unsup_weight=6.0)))
+protocol_overrides = dict(cityscapes=dict(model=dict(unsup_weight=6.0)))

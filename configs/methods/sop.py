@@ -17,6 +17,4 @@ model = dict(
     predict_on='teacher')
 train_dataloader = dict(dataset=dict(num_strong_views=1, mix_batch=True))
 # Cityscapes: lambda = 6 (S0 A.2).
-protocol_overrides = dict(
-    cityscapes=dict(model=dict(unsup_weight=6.0)),
-    cityscapes_u2pl=dict(model=dict(unsup_weight=6.0)))
+protocol_overrides = dict(cityscapes=dict(model=dict(unsup_weight=6.0)))

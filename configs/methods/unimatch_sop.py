@@ -15,6 +15,4 @@ model = dict(
     sinkhorn_iters=50)
 train_dataloader = dict(dataset=dict(num_strong_views=2, mix_batch=True))
 # Cityscapes: UniMatch's threshold 0 (METHODS.md 14.1), used only by the -thr variant.
-protocol_overrides = dict(
-    cityscapes=dict(model=dict(conf_thresh=0.0)),
-    cityscapes_u2pl=dict(model=dict(conf_thresh=0.0)))
+protocol_overrides = dict(cityscapes=dict(model=dict(conf_thresh=0.0)))

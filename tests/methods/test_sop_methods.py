@@ -7,6 +7,7 @@ import torch
 from mmengine.config import Config
 
 import methods.common.output_perturbation as perturbation_module
+from benchmark.protocols import get_protocol
 from benchmark.registry import get_method
 from tests.conftest import build_model, build_run_config, real_batch
 from tests.methods.fake_network import ce_map, patch_with_conv
@@ -221,10 +222,11 @@ def test_sop_leaf_config_and_cityscapes_lambda():
     leaf = Config.fromfile(get_method("sop").config)
     assert leaf.model.unsup_weight == 2.0 and leaf.model.conf_power == 2.0
     assert leaf.model.ema_momentum == 0.999 and leaf.model.ema_buffers == "ema"
+    noise = Config.fromfile(get_method("random_noise").config)
     for protocol in ("cityscapes", "cityscapes_u2pl"):
-        assert leaf.protocol_overrides[protocol].model.unsup_weight == 6.0
-        noise = Config.fromfile(get_method("random_noise").config)
-        assert noise.protocol_overrides[protocol].model.unsup_weight == 6.0
+        dataset = get_protocol(protocol).dataset  # overrides are keyed by dataset family
+        assert leaf.protocol_overrides[dataset].model.unsup_weight == 6.0
+        assert noise.protocol_overrides[dataset].model.unsup_weight == 6.0
     assert "pascal" not in leaf.protocol_overrides  # lambda = 2 there
 
 

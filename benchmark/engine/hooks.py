@@ -1,4 +1,4 @@
-"""Hooks: EMA teacher updates, a NaN-loss stop, and a one-line progress display.
+"""Hooks: EMA teacher, training progress for the model, NaN-loss stop, progress line.
 
 MMEngine's ``EMAHook`` averages a copy used only for evaluation and its ``LoggerHook``
 prints multi-line logs; the segmentation teacher and the compact per-run progress line
@@ -40,6 +40,18 @@ class TeacherEMAHook(Hook):
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         _unwrap(runner.model).update_teacher(runner.iter)
+
+
+@HOOKS.register_module()
+class TrainProgressHook(Hook):
+    """Tell the model its iteration before every step (for the unsupervised warm-up)."""
+
+    priority = "VERY_HIGH"
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        model = _unwrap(runner.model)
+        if hasattr(model, "set_train_progress"):
+            model.set_train_progress(runner.iter, runner.max_iters)
 
 
 @HOOKS.register_module()

@@ -67,6 +67,12 @@ class SemiSegmentor(BaseSegmentor):
             TorchSemiSeg's mean teacher). Default False: the teacher stays in eval mode
             even when MMEngine calls ``model.train()`` every iteration.
         predict_on: ``"student"`` or ``"teacher"``: the network evaluated.
+        unsup_warmup_ratio: Protocol-level ramp of every unsupervised term: losses
+            named ``unsup.*`` are scaled by ``min(1, t / (ratio * T))`` at iteration
+            ``t`` of ``T`` (told by :class:`~benchmark.engine.TrainProgressHook`). 0 (the
+            default, and every real protocol) disables it; the built-in protocol, whose
+            backbone starts from random init, sets it so that no method learns from
+            pseudo-labels of an untrained network.
         init_cfg: MMEngine init config.
 
     Attributes:
@@ -79,7 +85,7 @@ class SemiSegmentor(BaseSegmentor):
     def __init__(self, segmentor: ConfigType, data_preprocessor: OptConfigType = None,
                  ema_momentum: float | None = None, ema_buffers: str = "ema",
                  teacher_train_mode: bool = False, predict_on: str = "student",
-                 init_cfg: OptConfigType = None) -> None:
+                 unsup_warmup_ratio: float = 0.0, init_cfg: OptConfigType = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if ema_buffers not in BUFFER_POLICIES:
             raise ValueError(f"ema_buffers must be one of {BUFFER_POLICIES}, got {ema_buffers}")
@@ -96,6 +102,11 @@ class SemiSegmentor(BaseSegmentor):
         self.ema_buffers = ema_buffers
         self.teacher_train_mode = teacher_train_mode
         self.predict_on = predict_on
+        if not 0.0 <= unsup_warmup_ratio <= 1.0:
+            raise ValueError(f"unsup_warmup_ratio must be in [0, 1], got {unsup_warmup_ratio}")
+        self.unsup_warmup_ratio = unsup_warmup_ratio
+        self.train_iteration = 0
+        self.max_train_iterations: int | None = None
         self._reported_labels: dict[str, Tensor] = {}
 
     # ----------------------------------------------------------------- teacher
@@ -156,6 +167,18 @@ class SemiSegmentor(BaseSegmentor):
         return {f"{prefix}{key}": value for key, value in losses.items()}
 
     # ------------------------------------------------------------------- loss
+    def set_train_progress(self, iteration: int, max_iterations: int) -> None:
+        """Tell the model the current iteration (0-based) of ``max_iterations``."""
+        self.train_iteration = iteration
+        self.max_train_iterations = max_iterations
+
+    def unsup_weight_scale(self) -> float:
+        """Factor applied to every ``unsup.*`` loss now (1 without a warm-up)."""
+        if self.unsup_warmup_ratio == 0.0 or not self.max_train_iterations:
+            return 1.0
+        warmup = self.unsup_warmup_ratio * self.max_train_iterations
+        return min(1.0, (self.train_iteration + 1) / warmup)
+
     def compute_losses(self, batch: SemiBatch) -> dict[str, Tensor]:
         """Return the method's losses; keys ``sup.loss_*`` / ``unsup.loss_*``.
 
@@ -184,6 +207,10 @@ class SemiSegmentor(BaseSegmentor):
         )
         self._reported_labels = {}
         losses = self.compute_losses(batch)
+        scale = self.unsup_weight_scale()
+        if scale != 1.0:
+            losses = {k: v * scale if k.startswith("unsup.") and "loss" in k else v
+                      for k, v in losses.items()}
         hidden_gt = hidden.get("unlabeled")
         for name, labels in self._reported_labels.items():
             if hidden_gt is not None:

@@ -21,6 +21,7 @@ default_hooks = dict(
 custom_hooks = [
     dict(type='NonFiniteLossHook'),
     dict(type='TeacherEMAHook'),
+    dict(type='TrainProgressHook'),
 ]
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')

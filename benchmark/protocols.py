@@ -173,7 +173,7 @@ PROTOCOLS: dict[str, Protocol] = {
     for p in (
         Protocol(
             name="synthetic",
-            description="built-in generated 64 px scenes, 7 long-tailed classes (CPU default)",
+            description="built-in generated 64 px scenes, 3 long-tailed object classes (CPU)",
             base_config=_protocol_config("synthetic"),
             partitions=("1_16", "1_8", "1_4", "1_2"),
             builtin=True,

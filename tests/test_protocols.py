@@ -111,3 +111,25 @@ def test_protocol_without_base_config_is_a_clear_error(tmp_path):
 
     with pytest.raises(BenchmarkError, match="has no base config yet"):
         build_config(RunSpec("supervised", "cityscapes", "1_8"), tmp_path, tmp_path / "w")
+
+
+def test_config_hash_tells_generated_datasets_apart(tmp_path, monkeypatch):
+    import json as _json
+
+    import benchmark.plugins  # noqa: F401
+    from benchmark.runs.config_builder import build_config, config_hash
+    from benchmark.runs.spec import RunSpec
+
+    spec = RunSpec("supervised", "synthetic", "1_8")
+    root = get_protocol("synthetic").data_root()
+    cfg = build_config(spec, root, tmp_path / "a")
+    assert cfg.dataset_fingerprint == _json.loads((root / "meta.json").read_text())["fingerprint"]
+    # same settings on another generated dataset: a different hash (no stale skip-if-done)
+    monkeypatch.setenv("SEMISEG_SYNTHETIC", _json.dumps({"num_train": 24, "num_val": 4}))
+    other_root = get_protocol("synthetic").data_root()
+    assert other_root != root
+    other = build_config(spec, other_root, tmp_path / "b")
+    assert config_hash(other) != config_hash(cfg)
+    # the seed and work dir are run-specific, not part of the hash
+    again = build_config(RunSpec("supervised", "synthetic", "1_8", seed=3), root, tmp_path / "c")
+    assert config_hash(again) == config_hash(cfg)

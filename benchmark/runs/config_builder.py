@@ -92,8 +92,13 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
 
 
 def _use_generated_classes(cfg: Config, data_root: Path) -> None:
-    """Take class names, palette and class count from the generated dataset's meta.json."""
+    """Take class names, palette and class count from the generated dataset's meta.json.
+
+    Also stores the dataset's fingerprint as ``cfg.dataset_fingerprint``, so the config
+    hash (and with it skip-if-done and leaderboard grouping) tells generated datasets apart.
+    """
     meta = json.loads((Path(data_root) / "meta.json").read_text())
+    cfg.dataset_fingerprint = meta["fingerprint"]
     metainfo = dict(classes=tuple(meta["class_names"]), palette=meta["palette"])
     train_set = cfg.train_dataloader.dataset
     for dataset in (train_set.labeled, train_set.unlabeled, cfg.val_dataloader.dataset,

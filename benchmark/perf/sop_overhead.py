@@ -12,7 +12,6 @@ perturbation alone.
 
 from __future__ import annotations
 
-import logging
 import statistics
 import tempfile
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from benchmark.perf.trainer import build_quiet_trainer
 
 SOP_WEIGHT = 0.25
 
@@ -55,24 +56,9 @@ def _collated_batch(cfg: Any, seed: int) -> dict:
 
 
 def _trainer(cfg: Any, sop_weight: float, seed: int) -> tuple[Any, Any]:
-    from mmengine.logging import MMLogger
-    from mmengine.optim import build_optim_wrapper
-    from mmseg.registry import MODELS
-
     model_cfg = cfg.model.copy()
     model_cfg.sop_weight = sop_weight
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.ERROR)  # no per-parameter lines from the builders
-    try:
-        torch.manual_seed(seed)
-        model = MODELS.build(model_cfg)
-        model.init_weights()
-        model.init_teacher()
-        model.train()
-        return model, build_optim_wrapper(model, cfg.optim_wrapper)
-    finally:
-        logger.setLevel(level)
+    return build_quiet_trainer(model_cfg, cfg.optim_wrapper, seed)
 
 
 def _step(model: Any, optim_wrapper: Any, batch: dict, iteration: int) -> float:

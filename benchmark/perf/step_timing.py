@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from mmengine.dataset import pseudo_collate
-from mmengine.optim import build_optim_wrapper
-from mmseg.registry import DATASETS, MODELS
+from mmseg.registry import DATASETS
 from mmseg.utils import register_all_modules
 from tabulate import tabulate
 
+from benchmark.perf.trainer import build_quiet_trainer
 from benchmark.protocols import get_protocol
 from benchmark.runs.config_builder import build_config
 from benchmark.runs.spec import RunSpec
@@ -69,11 +69,7 @@ def time_training_steps(method: str, protocol: str = "synthetic", split: str = "
                                for j in range(batch_size)]) for i in range(steps + warmup)]
     data_per_batch = (time.perf_counter() - start) / len(batches)
 
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    model.init_teacher()
-    model.train()
-    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    model, optim_wrapper = build_quiet_trainer(cfg.model, cfg.optim_wrapper, seed)
     durations = []
     for i, batch in enumerate(batches):
         start = time.perf_counter()

@@ -52,6 +52,23 @@ class UniMatch(SemiSegmentor):
         raw = self.student.decode_head(doubled)
         return raw.chunk(2)
 
+    def weighted_losses(self, labeled_logits: Tensor, batch: SemiBatch, loss_fp: Tensor,
+                        loss_strong: list[Tensor]) -> dict[str, Tensor]:
+        """Supervised loss and UniMatch's weights: ``1/2 [L_x + 1/2 L_fp + 1/4 (L_s1 + L_s2)]``.
+
+        Args:
+            labeled_logits: Raw head logits of the labeled crops.
+            batch: The training batch (for the labeled samples).
+            loss_fp: Unweighted FP-branch loss.
+            loss_strong: Unweighted losses of the two strong views.
+        """
+        losses = self.supervised_loss(self.student, labeled_logits, batch.labeled_samples)
+        losses = {k: v / 2 if "loss" in k else v for k, v in losses.items()}
+        losses["unsup.loss_fp"] = loss_fp / 4
+        losses["unsup.loss_strong1"] = loss_strong[0] / 8
+        losses["unsup.loss_strong2"] = loss_strong[1] / 8
+        return losses
+
     def compute_losses(self, batch: SemiBatch) -> dict[str, Tensor]:
         unlabeled, mix = batch.unlabeled, batch.unlabeled_mix
         num_labeled = batch.labeled.shape[0]
@@ -82,12 +99,7 @@ class UniMatch(SemiSegmentor):
             mixed = targets.mixed(unlabeled.cutmix_boxes[:, k], mix_targets)
             loss_strong.append(masked_cross_entropy(
                 logits, mixed.label, mixed.valid, mask=mixed.confidence >= self.conf_thresh))
-        losses = self.supervised_loss(self.student, raw_clean[:num_labeled],
-                                      batch.labeled_samples)
-        losses = {k: v / 2 if "loss" in k else v for k, v in losses.items()}
-        losses["unsup.loss_fp"] = loss_fp / 4
-        losses["unsup.loss_strong1"] = loss_strong[0] / 8
-        losses["unsup.loss_strong2"] = loss_strong[1] / 8
+        losses = self.weighted_losses(raw_clean[:num_labeled], batch, loss_fp, loss_strong)
         losses["diag.mask_ratio"] = (targets.confidence >= self.conf_thresh).float().mean()
         self.report_pseudo_labels("pseudo_label", targets.label)
         return losses

@@ -110,12 +110,7 @@ class UniMatchSOP(UniMatch):
             self.perturbed_loss(logits, targets.mixed(unlabeled.cutmix_boxes[:, k], mix_targets))
             for k, logits in enumerate(strong_logits)
         ]
-        losses = self.supervised_loss(self.student, raw_clean[:num_labeled],
-                                      batch.labeled_samples)
-        losses = {k: v / 2 if "loss" in k else v for k, v in losses.items()}
-        losses["unsup.loss_fp"] = loss_fp / 4
-        losses["unsup.loss_strong1"] = loss_strong[0] / 8
-        losses["unsup.loss_strong2"] = loss_strong[1] / 8
+        losses = self.weighted_losses(raw_clean[:num_labeled], batch, loss_fp, loss_strong)
         if self.keep_threshold:
             losses["diag.mask_ratio"] = (targets.confidence >= self.conf_thresh).float().mean()
         self.report_pseudo_labels("pseudo_label", targets.label)

@@ -98,6 +98,14 @@ def test_two_iteration_run_writes_complete_records_and_leaderboard(tmp_path):
     table = cli("table", "--results-dir", str(results))
     assert table.returncode == 0 and "supervised" in table.stdout
 
+    # the stored config hash is the one a new run computes: --skip-done finds the record
+    again = cli("run", "--methods", "supervised", "--split", "1_8", "--seeds", "0",
+                "--iters", "2", "--skip-done", "--results-dir", str(results), "--work-dir",
+                str(tmp_path / "work"))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "record exists, skipped" in again.stderr
+    assert len(list((results / "runs").glob("*.json"))) == 2
+
 
 TOY_PLUGIN = '''
 """A toy method defined outside the package."""

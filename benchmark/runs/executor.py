@@ -57,6 +57,7 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
     data_root = protocol.data_root()
     work_dir = Path(work_root) / spec.run_id
     cfg = build_config(spec, data_root, work_dir)
+    experiment_hash = config_hash(cfg)  # before the runtime-only entries below
     cfg.experiment_name = f"{spec.run_id}_{datetime.now():%Y%m%d_%H%M%S}"
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -91,7 +92,7 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
         world_size=get_world_size(),
         lr=cfg.optim_wrapper.optimizer.lr,
         evaluated_network=model.predict_on,
-        config_hash=config_hash(cfg),
+        config_hash=experiment_hash,
         git_commit=git_commit(),
         versions=package_versions(),
         device=str(device_info()["device"]),

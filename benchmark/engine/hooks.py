@@ -12,6 +12,7 @@ import math
 import sys
 import time
 
+import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
@@ -63,10 +64,10 @@ class NonFiniteLossHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if not outputs or "loss" not in outputs:
             return
-        value = float(outputs["loss"])
+        value = float(torch.as_tensor(outputs["loss"]).detach())
         if not math.isfinite(value):
-            terms = ", ".join(f"{k}={float(v):.4g}" for k, v in outputs.items()
-                              if "loss" in k and k != "loss")
+            terms = ", ".join(f"{k}={float(torch.as_tensor(v).detach()):.4g}"
+                              for k, v in outputs.items() if "loss" in k and k != "loss")
             raise NonFiniteLossError(
                 f"loss became {value} at iteration {runner.iter + 1} ({terms}); lower the "
                 "learning rate (--cfg-options optim_wrapper.optimizer.lr=...) or check the data"

@@ -20,6 +20,11 @@ from mmseg.registry import HOOKS
 from benchmark.errors import NonFiniteLossError
 
 
+def _scalar(value) -> float:
+    """A logged loss (tensor that may require grad, or number) as a Python float."""
+    return float(torch.as_tensor(value).detach())
+
+
 def _unwrap(model):
     return model.module if is_model_wrapper(model) else model
 
@@ -64,9 +69,9 @@ class NonFiniteLossHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if not outputs or "loss" not in outputs:
             return
-        value = float(torch.as_tensor(outputs["loss"]).detach())
+        value = _scalar(outputs["loss"])
         if not math.isfinite(value):
-            terms = ", ".join(f"{k}={float(torch.as_tensor(v).detach()):.4g}"
+            terms = ", ".join(f"{k}={_scalar(v):.4g}"
                               for k, v in outputs.items() if "loss" in k and k != "loss")
             raise NonFiniteLossError(
                 f"loss became {value} at iteration {runner.iter + 1} ({terms}); lower the "
@@ -133,7 +138,7 @@ class RunProgressHook(Hook):
                 self._diag_sums[key] = self._diag_sums.get(key, 0.0) + float(value)
                 self._diag_counts[key] = self._diag_counts.get(key, 0) + 1
         if outputs and "loss" in outputs:
-            self._last_loss = float(outputs["loss"])
+            self._last_loss = _scalar(outputs["loss"])
         total = runner.max_iters
         if self.stream is not None and (done % self.interval == 0 or done == total):
             per_iter = self.seconds_per_iter or (now - self._start) / done

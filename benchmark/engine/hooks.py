@@ -135,7 +135,7 @@ class RunProgressHook(Hook):
             self.seconds_per_iter = training / self._timed_iters
         for key, value in (outputs or {}).items():
             if key.startswith("diag."):
-                self._diag_sums[key] = self._diag_sums.get(key, 0.0) + float(value)
+                self._diag_sums[key] = self._diag_sums.get(key, 0.0) + _scalar(value)
                 self._diag_counts[key] = self._diag_counts.get(key, 0) + 1
         if outputs and "loss" in outputs:
             self._last_loss = _scalar(outputs["loss"])

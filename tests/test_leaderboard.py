@@ -43,4 +43,24 @@ def test_different_configs_of_one_method_are_not_averaged(tmp_path):
     records = [_record("supervised", "1_8", 0, 30.0, 30.0, "a" * 64, 100),
                _record("supervised", "1_8", 0, 50.0, 50.0, "b" * 64, 3000)]
     table = leaderboard(records_frame(records), "synthetic")
-    assert set(table.index) == {"supervised [100 it, aaaaaaaa]", "supervised [3000 it, bbbbbbbb]"}
+    assert set(table.index) == {"supervised [100 it]", "supervised [3000 it]"}
+    assert table.loc["supervised [3000 it]", "1_8"] == "50.00 (n=1)"
+
+
+def test_one_config_per_split_stays_one_row():
+    # Real hashes differ per split (the split files are part of the config).
+    records = [_record("supervised", "1_8", 0, 30.0, 30.0, "a" * 64),
+               _record("supervised", "full", 0, 80.0, 80.0, "b" * 64)]
+    table = leaderboard(records_frame(records), "synthetic")
+    assert list(table.index) == ["supervised"]
+    assert table.loc["supervised", "full"] == "80.00 (n=1)"
+
+
+def test_variants_are_named_by_options_then_hash():
+    by_option = _record("sop", "1_8", 0, 50.0, 50.0, "b" * 64)
+    by_option.cfg_options = {"model.ema_momentum": 0.99}
+    same_options = _record("sop", "1_8", 1, 20.0, 20.0, "c" * 64)
+    records = [_record("sop", "1_8", 0, 20.0, 20.0, "a" * 64), by_option, same_options]
+    table = leaderboard(records_frame(records), "synthetic")
+    assert set(table.index) == {"sop [100 it, model.ema_momentum=0.99]",
+                                "sop [100 it] #aaaaaaaa", "sop [100 it] #cccccccc"}

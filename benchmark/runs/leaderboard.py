@@ -15,7 +15,8 @@ def records_frame(records: list[RunRecord]) -> pd.DataFrame:
     """One row per run with the columns the tables need."""
     rows = [dict(protocol=r.protocol, split=r.split, method=r.method, seed=r.seed,
                  miou=r.miou, best_miou=r.best_miou, config_hash=r.config_hash[:8],
-                 iterations=r.iterations, seconds_per_iter=r.seconds_per_iter)
+                 iterations=r.iterations, seconds_per_iter=r.seconds_per_iter,
+                 options=" ".join(f"{k}={v}" for k, v in sorted(r.cfg_options.items())))
             for r in records]
     return pd.DataFrame(rows)
 
@@ -28,11 +29,26 @@ def _cell(values: pd.Series) -> str:
 
 
 def _row_labels(frame: pd.DataFrame) -> pd.Series:
-    """Method name; with several configs of one method, suffixed by iterations and hash."""
-    configs = frame.groupby("method")["config_hash"].nunique()
-    return frame.apply(
-        lambda r: f"{r.method} [{r.iterations} it, {r.config_hash}]" if configs[r.method] > 1
-        else r.method, axis=1)
+    """Row label per run: the method name, made specific only where configs would mix.
+
+    The config hash covers the split, so a method always has one hash per split; rows
+    are therefore split only where one (method, split) cell holds several hashes. Such a
+    method's rows are named by what the user varied: iterations, then ``--cfg-options``,
+    and the hash prefix as a last resort (e.g. code or dataset changed, same options).
+    """
+    hashes_per_cell = frame.groupby(["method", "split"])["config_hash"].nunique()
+    mixed = set(hashes_per_cell[hashes_per_cell > 1].index.get_level_values("method"))
+
+    def variant(row: pd.Series) -> str:
+        if row.method not in mixed:
+            return row.method
+        options = f", {row.options}" if row.options else ""
+        return f"{row.method} [{row.iterations} it{options}]"
+
+    labels = frame.apply(variant, axis=1)
+    still_mixed = frame.assign(row=labels).groupby(["row", "split"])["config_hash"] \
+        .transform("nunique") > 1
+    return labels.where(~still_mixed, labels + " #" + frame.config_hash)
 
 
 def leaderboard(frame: pd.DataFrame, protocol: str, value: str = "miou") -> pd.DataFrame:

@@ -1,7 +1,7 @@
 # Set-up and the two main commands. Every target bootstraps .venv first (idempotent:
 # a second run installs nothing and never rebuilds a cached mmcv wheel).
 PY := .venv/bin/python
-METHODS ?= supervised,meanteacher
+METHODS ?= sop,unimatch
 SPLIT ?= 1_8
 SEEDS ?= 0
 

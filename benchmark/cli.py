@@ -12,7 +12,7 @@ from typing import Sequence
 
 from benchmark.errors import BenchmarkError
 
-COMMANDS = ("run", "list", "table", "perf", "env")
+COMMANDS = ("run", "list", "table", "pretrain", "perf", "env")
 
 DESCRIPTION = """\
 Benchmark suite for semi-supervised semantic segmentation.

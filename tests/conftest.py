@@ -10,6 +10,8 @@ import pytest
 import torch
 
 SMALL_SYNTHETIC = {"num_train": 48, "num_val": 8}
+# A pretrained backbone made in seconds (the default recipe takes minutes).
+TINY_PRETRAIN = {"num_images": 16, "iterations": 2, "batch_size": 2}
 
 
 def num_classes() -> int:
@@ -28,6 +30,7 @@ def small_synthetic_dataset(tmp_path_factory) -> Path:
     data_home = tmp_path_factory.mktemp("data")
     os.environ["SEMISEG_DATA"] = str(data_home)
     os.environ["SEMISEG_SYNTHETIC"] = json.dumps(SMALL_SYNTHETIC)
+    os.environ["SEMISEG_PRETRAIN"] = json.dumps(TINY_PRETRAIN)
     from benchmark.protocols import get_protocol
 
     return get_protocol("synthetic").data_root()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -86,10 +87,16 @@ def test_two_iteration_run_writes_complete_records_and_leaderboard(tmp_path):
         assert 0.0 <= record["miou"] <= 100.0
         assert len(record["per_class_iou"]) == num_classes()
         assert record["config_hash"] and record["git_commit"]
+        # the backbone came from the built-in pretrained checkpoint, named by its checksum
+        assert record["pretrained"]["source"] == "generated"
+        checkpoint = Path(record["pretrained"]["checkpoint"])
+        assert record["pretrained"]["sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     by_method = {json.loads(p.read_text())["method"]: json.loads(p.read_text()) for p in records}
     assert by_method["supervised"]["unlabeled_batch"] == 0
     assert by_method["supervised"]["labeled_batch"] == 16
     assert by_method["meanteacher"]["evaluated_network"] == "teacher"
+    assert by_method["supervised"]["ema"] is None
+    assert by_method["meanteacher"]["ema"]["warmup"] == "min(1 - 1/(t+1), w)"
     assert (results / "leaderboard_synthetic.md").is_file()
     csv = (results / "leaderboard_synthetic.csv").read_text()
     assert "meanteacher" in csv and "1_8" in csv

@@ -63,6 +63,16 @@ class SemiSegmentor(BaseSegmentor):
             student``); None builds no teacher.
         ema_buffers: BatchNorm buffer policy of the EMA: ``"ema"``, ``"copy"`` or
             ``"skip"`` (see :func:`~benchmark.models.ema_update`).
+        ema_warmup: Mean Teacher's warm-up of the EMA weight, ``w_t = min(1 - 1/(t+1), w)``
+            at 0-based iteration ``t`` (Mean Teacher's and U2PL's code, UniMatch V2), so the
+            teacher follows the student closely while the student changes fastest and a
+            randomly initialised head is not averaged in for ``1/(1-w)`` iterations. On by
+            default for every EMA method (docs/methods/README.md, "EMA teacher").
+        ema_reference_iters: Protocol setting for schedules much shorter than the papers':
+            when set, the time constant ``1/(1-w)`` of every EMA method is scaled by
+            ``T / ema_reference_iters`` for a run of ``T`` iterations, so it keeps the same
+            fraction of the schedule as in a paper schedule of ``ema_reference_iters``
+            iterations. None (the real protocols) keeps ``w``.
         teacher_train_mode: Run the teacher in train mode (BN batch statistics, as in
             TorchSemiSeg's mean teacher). Default False: the teacher stays in eval mode
             even when MMEngine calls ``model.train()`` every iteration.
@@ -84,6 +94,7 @@ class SemiSegmentor(BaseSegmentor):
 
     def __init__(self, segmentor: ConfigType, data_preprocessor: OptConfigType = None,
                  ema_momentum: float | None = None, ema_buffers: str = "ema",
+                 ema_warmup: bool = True, ema_reference_iters: int | None = None,
                  teacher_train_mode: bool = False, predict_on: str = "student",
                  unsup_warmup_ratio: float = 0.0, init_cfg: OptConfigType = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -98,8 +109,12 @@ class SemiSegmentor(BaseSegmentor):
         if ema_momentum is not None:
             self.teacher = copy.deepcopy(self.student)
             self.teacher.requires_grad_(False)
+        if ema_reference_iters is not None and ema_reference_iters < 1:
+            raise ValueError(f"ema_reference_iters must be >= 1, got {ema_reference_iters}")
         self.ema_momentum = ema_momentum
         self.ema_buffers = ema_buffers
+        self.ema_warmup = ema_warmup
+        self.ema_reference_iters = ema_reference_iters
         self.teacher_train_mode = teacher_train_mode
         self.predict_on = predict_on
         if not 0.0 <= unsup_warmup_ratio <= 1.0:
@@ -123,9 +138,39 @@ class SemiSegmentor(BaseSegmentor):
         if self.teacher is not None:
             self.teacher.load_state_dict(self.student.state_dict())
 
+    def schedule_momentum(self) -> float:
+        """The EMA weight after the protocol's time-constant scaling (before the warm-up).
+
+        With ``ema_reference_iters = R`` and a run of ``T`` iterations, the time constant
+        ``tau = 1/(1-w)`` becomes ``tau * T / R`` and the weight ``max(0, 1 - 1/(tau T/R))``.
+        """
+        momentum = float(self.ema_momentum)
+        if (self.ema_reference_iters is None or not self.max_train_iterations
+                or momentum >= 1.0):
+            return momentum
+        time_constant = self.max_train_iterations / (self.ema_reference_iters * (1 - momentum))
+        return max(0.0, 1.0 - 1.0 / time_constant)
+
     def momentum_at(self, iteration: int) -> float:
-        """EMA teacher weight at ``iteration``; methods with a schedule override it."""
-        return float(self.ema_momentum)
+        """EMA teacher weight applied after the optimizer step of 0-based ``iteration``.
+
+        ``min(1 - 1/(iteration+1), w)`` with the warm-up (the first update copies the
+        student), else ``w``; ``w`` is :meth:`schedule_momentum`.
+        """
+        momentum = self.schedule_momentum()
+        if self.ema_warmup:
+            momentum = min(1.0 - 1.0 / (iteration + 1), momentum)
+        return momentum
+
+    def ema_policy(self) -> dict | None:
+        """The teacher's EMA settings as recorded with a run (None without a teacher)."""
+        if self.teacher is None:
+            return None
+        return {"momentum": self.ema_momentum, "buffers": self.ema_buffers,
+                "warmup": "min(1 - 1/(t+1), w)" if self.ema_warmup else None,
+                "reference_iters": self.ema_reference_iters,
+                "effective_momentum": self.schedule_momentum(),
+                "teacher_train_mode": self.teacher_train_mode}
 
     def update_teacher(self, iteration: int) -> None:
         """One EMA step (called after every optimizer step)."""

@@ -88,7 +88,46 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
     cfg.work_dir = str(work_dir)
     if spec.cfg_options:
         cfg.merge_from_dict(spec.cfg_options)
+    resolve_pretrained_backbone(cfg, protocol)
     return cfg
+
+
+def resolve_pretrained_backbone(cfg: Config, protocol) -> None:
+    """Point the backbone's ``init_cfg`` at the checkpoint named by ``cfg.pretrained``.
+
+    ``pretrained`` is ``'generated'`` (the built-in protocol's backbone, built once per
+    machine by :mod:`benchmark.pretrain`), ``'none'`` (random init) or a checkpoint path.
+    The checkpoint is loaded by MMEngine's ``Pretrained`` initialiser like ImageNet
+    weights; its SHA-256 is stored as ``cfg.pretrained_sha256`` and enters the config hash.
+
+    Raises:
+        BenchmarkError: If the value is unknown or the file is missing.
+    """
+    source = cfg.get("pretrained", "none")
+    backbone = cfg.model.segmentor.backbone
+    if source in (None, "none"):
+        backbone.pop("init_cfg", None)
+        cfg.pretrained_sha256 = None
+        return
+    if source == "generated":
+        if not protocol.builtin:
+            raise BenchmarkError(f"pretrained='generated' exists only for the built-in protocol, "
+                                 f"not '{protocol.name}'; pass a checkpoint path")
+        from benchmark.pretrain import ensure_pretrained_backbone, recipe_from_env
+        from benchmark.protocols import synthetic_spec
+
+        found = ensure_pretrained_backbone(synthetic_spec(), cfg, recipe_from_env())
+        path, sha256 = found.path, found.sha256
+    else:
+        from benchmark.pretrain.backbone import file_sha256
+
+        path = Path(str(source)).expanduser()
+        if not path.is_file():
+            raise BenchmarkError(f"pretrained backbone checkpoint {path} not found; pass an "
+                                 "existing file or pretrained=none")
+        sha256 = file_sha256(path)
+    backbone.init_cfg = dict(type="Pretrained", checkpoint=str(path))
+    cfg.pretrained_sha256 = sha256
 
 
 def _use_generated_classes(cfg: Config, data_root: Path) -> None:
@@ -132,7 +171,10 @@ def config_hash(cfg: Config) -> str:
 
 def _strip_paths(node):
     if isinstance(node, dict):
-        return {k: _strip_paths(v) for k, v in node.items() if k not in NON_EXPERIMENTAL_KEYS}
+        # a checkpoint path is machine-specific; its content enters as pretrained_sha256
+        return {k: _strip_paths(v) for k, v in node.items()
+                if k not in NON_EXPERIMENTAL_KEYS and not (k == "checkpoint" and
+                                                           isinstance(v, str))}
     if isinstance(node, (list, tuple)):
         return [_strip_paths(v) for v in node]
     return node

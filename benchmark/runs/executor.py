@@ -105,6 +105,11 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
         cfg_options=dict(spec.cfg_options),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         work_dir=str(work_dir),
+        pretrained={"source": str(cfg.get("pretrained", "none")),
+                    "checkpoint": cfg.model.segmentor.backbone.get("init_cfg", {}).get(
+                        "checkpoint"),
+                    "sha256": cfg.get("pretrained_sha256")},
+        ema=model.ema_policy(),
     )
     return record, record.save(results_dir)
 

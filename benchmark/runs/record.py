@@ -19,7 +19,8 @@ class RunRecord:
 
     mIoU values are percentages. ``miou`` is the final checkpoint's; ``best_miou`` is
     the maximum over the periodic validations and is reported only as a labelled,
-    separate column.
+    separate column. ``pretrained`` names the backbone initialisation (source and SHA-256
+    of the checkpoint); ``ema`` the teacher's EMA policy (None without a teacher).
     """
 
     protocol: str
@@ -49,6 +50,8 @@ class RunRecord:
     cfg_options: dict = field(default_factory=dict)
     created: str = ""
     work_dir: str = ""
+    pretrained: dict = field(default_factory=dict)
+    ema: dict | None = None
     record_version: int = RECORD_VERSION
 
     @property

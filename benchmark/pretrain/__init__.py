@@ -1,0 +1,28 @@
+"""The built-in protocol's pretrained backbone (ImageNet's role on generated data).
+
+Typical use::
+
+    from benchmark.pretrain import ensure_pretrained_backbone
+
+    backbone = ensure_pretrained_backbone(benchmark_spec, protocol_cfg)  # built once
+    backbone.path, backbone.sha256
+"""
+
+from .backbone import (
+    PretrainedBackbone,
+    ensure_pretrained_backbone,
+    pretrained_root,
+    verify_checkpoint,
+)
+from .recipe import PretrainRecipe, pretraining_classes, pretraining_spec, recipe_from_env
+
+__all__ = [
+    "PretrainRecipe",
+    "PretrainedBackbone",
+    "ensure_pretrained_backbone",
+    "pretrained_root",
+    "pretraining_classes",
+    "pretraining_spec",
+    "recipe_from_env",
+    "verify_checkpoint",
+]

@@ -1,0 +1,261 @@
+"""Build, cache and verify the built-in protocol's pretrained backbone.
+
+The checkpoint is trained once per machine with MMEngine's ``Runner`` (a plain MMSeg
+``EncoderDecoder`` with the protocol's own network, augmentation and optimiser) on the
+separate pretraining set of :mod:`benchmark.pretrain.recipe`, then only the backbone's
+``state_dict`` is kept: the file every run loads through the backbone's
+``init_cfg=dict(type='Pretrained', checkpoint=...)``, exactly as a real protocol loads
+ImageNet weights. Its SHA-256 enters every run's config hash and record.
+
+Written here because MMEngine has no notion of "a derived artefact cached on disk with a
+checksum"; the cache is an atomically installed folder guarded by a file lock, so two runs
+started side by side build it once.
+"""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import hashlib
+import json
+import logging
+import shutil
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from benchmark.errors import BenchmarkError
+from benchmark.pretrain.recipe import (
+    PretrainRecipe,
+    fingerprint,
+    pretraining_spec,
+)
+from benchmark.synthetic import SyntheticSpec, default_root, materialize
+
+CHECKPOINT_FILE = "backbone.pth"
+META_FILE = "meta.json"
+
+
+@dataclass(frozen=True)
+class PretrainedBackbone:
+    """A verified backbone checkpoint.
+
+    Attributes:
+        path: The ``.pth`` file (``{'state_dict': backbone weights, 'meta': ...}``).
+        sha256: Hex SHA-256 of the file.
+        meta: How it was made (recipe, data set, time, final loss).
+    """
+
+    path: Path
+    sha256: str
+    meta: dict
+
+
+def pretrained_root(data: SyntheticSpec, key: str) -> Path:
+    """Cache folder of the checkpoint with fingerprint ``key``, beside the generated data sets
+    (``SEMISEG_DATA``)."""
+    return default_root(data).parent / f"pretrained-backbone-{key[:8]}"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_checkpoint(folder: Path) -> PretrainedBackbone | None:
+    """Return the cached checkpoint in ``folder`` if complete and intact, else None.
+
+    Raises:
+        BenchmarkError: Never; a corrupt cache is reported by the caller and rebuilt.
+    """
+    try:
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        path = folder / CHECKPOINT_FILE
+        if file_sha256(path) != meta["sha256"]:
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return PretrainedBackbone(path=path, sha256=meta["sha256"], meta=meta)
+
+
+@contextmanager
+def _lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_pretrained_backbone(target: SyntheticSpec, protocol_cfg, recipe: PretrainRecipe,
+                               stream=sys.stderr) -> PretrainedBackbone:
+    """Return the pretrained backbone for ``protocol_cfg``'s network, building it if needed.
+
+    Args:
+        target: The benchmark data set's spec (its classes are excluded from pretraining).
+        protocol_cfg: The protocol's MMEngine config (network, pipeline, optimiser).
+        recipe: Pretraining recipe.
+        stream: Where progress and cache messages go (None: silent).
+
+    Returns:
+        The verified checkpoint.
+    """
+    data = pretraining_spec(target, recipe)
+    runner_cfg = pretraining_config(protocol_cfg, data, recipe)
+    key = fingerprint(recipe, data, runner_cfg)
+    folder = pretrained_root(data, key)
+    found = verify_checkpoint(folder)
+    if found is not None:
+        return found
+    with _lock(folder.parent / f".{folder.name}.lock"):
+        found = verify_checkpoint(folder)  # built by a concurrent run meanwhile
+        if found is not None:
+            return found
+        if folder.exists() and stream is not None:
+            stream.write(f"pretrained backbone in {folder} is incomplete or fails its "
+                         "checksum; rebuilding it\n")
+        _build(folder, target, data, runner_cfg, recipe, key, stream)
+    found = verify_checkpoint(folder)
+    if found is None:
+        raise BenchmarkError(f"pretrained backbone in {folder} could not be verified after "
+                             "building; delete the folder and retry")
+    return found
+
+
+def _build(folder: Path, target: SyntheticSpec, data: SyntheticSpec, runner_cfg: dict,
+           recipe: PretrainRecipe, key: str, stream) -> None:
+    """Generate the pretraining set, train, and install ``folder`` atomically."""
+    start = time.perf_counter()
+    if stream is not None:
+        stream.write(f"building the pretrained backbone once per machine ({recipe.iterations} "
+                     f"iterations on {recipe.num_images} generated images of "
+                     f"{len(data.object_classes)} other classes) into {folder}\n")
+    data_root = materialize(default_root(data), data, progress=_data_progress(stream))
+    tmp = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex}"
+    tmp.mkdir(parents=True)
+    try:
+        runner = _build_runner(runner_cfg, data_root, tmp / "work", stream)
+        runner.train()
+        state = {k: v.detach().cpu().clone()
+                 for k, v in runner.model.backbone.state_dict().items()}
+        meta = {
+            "recipe": recipe.to_dict(),
+            "fingerprint": key,
+            "pretraining_data": {"root": str(data_root), "fingerprint": data.fingerprint(),
+                                 "classes": ["_".join(pair) for pair in data.object_classes],
+                                 "num_images": data.num_train, "seed": data.seed},
+            "excluded_benchmark_classes": ["_".join(p) for p in target.object_classes],
+            "backbone": runner_cfg["model"]["backbone"],
+            "final_train_loss": runner.message_hub.get_scalar("train/loss").current()
+            if "train/loss" in runner.message_hub.log_scalars else None,
+            "build_seconds": round(time.perf_counter() - start, 1),
+            "torch": torch.__version__,
+        }
+        torch.save({"state_dict": state, "meta": {"fingerprint": meta["fingerprint"]}},
+                   tmp / CHECKPOINT_FILE)
+        meta["sha256"] = file_sha256(tmp / CHECKPOINT_FILE)
+        shutil.rmtree(tmp / "work", ignore_errors=True)
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        if folder.exists():
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if stream is not None:
+        stream.write(f"pretrained backbone ready in {time.perf_counter() - start:.0f} s: "
+                     f"{folder / CHECKPOINT_FILE}\n")
+
+
+def _data_progress(stream):
+    if stream is None:
+        return None
+
+    def report(done: int, total: int) -> None:
+        if done % 100 == 0 or done == total:
+            stream.write(f"\rgenerating the pretraining set: {done}/{total} images ")
+            stream.flush()
+            if done == total:
+                stream.write("\n")
+    return report
+
+
+def pretraining_config(protocol_cfg, data: SyntheticSpec, recipe: PretrainRecipe) -> dict:
+    """The Runner config (as a dict, without paths) that trains the backbone.
+
+    A plain ``EncoderDecoder`` with the protocol's network (its backbone without
+    ``init_cfg``, a head for the pretraining classes), labeled augmentation and optimiser
+    (learning rate from the recipe). The dict is also what the cache key is made of, so a
+    change of the protocol's network or pipeline builds a new checkpoint.
+    """
+    base = protocol_cfg
+    segmentor = copy.deepcopy(base.model.segmentor.to_dict())
+    segmentor["backbone"].pop("init_cfg", None)
+    segmentor["decode_head"]["num_classes"] = data.num_classes
+    preprocessor = copy.deepcopy(base.model.data_preprocessor.to_dict())
+    preprocessor["type"] = "SegDataPreProcessor"
+    segmentor["data_preprocessor"] = preprocessor
+    optim_wrapper = copy.deepcopy(base.optim_wrapper.to_dict())
+    optim_wrapper["optimizer"]["lr"] = recipe.lr
+    return dict(
+        default_scope="mmseg",
+        custom_imports=dict(imports=["benchmark.plugins"], allow_failed_imports=False),
+        model=segmentor,
+        train_dataloader=dict(
+            batch_size=recipe.batch_size,
+            num_workers=1,
+            persistent_workers=True,
+            sampler=dict(type="InfiniteSampler", shuffle=True),
+            collate_fn=dict(type="pseudo_collate"),
+            dataset=dict(type="SplitListDataset", split_lists=None, data_root=None,
+                         metainfo=dict(classes=list(data.class_names),
+                                       palette=[list(c) for c in data.palette]),
+                         pipeline=copy.deepcopy(list(base.labeled_pipeline)))),
+        optim_wrapper=optim_wrapper,
+        param_scheduler=[dict(type="PolyLR", eta_min=0.0, power=0.9, begin=0,
+                              end=recipe.iterations, by_epoch=False)],
+        train_cfg=dict(type="IterBasedTrainLoop", max_iters=recipe.iterations,
+                       val_interval=recipe.iterations + 1),
+        default_hooks=dict(
+            timer=dict(type="IterTimerHook"),
+            logger=dict(type="LoggerHook", interval=100, log_metric_by_epoch=False),
+            param_scheduler=dict(type="ParamSchedulerHook"),
+            checkpoint=dict(type="CheckpointHook", interval=-1, save_last=False),
+            sampler_seed=dict(type="DistSamplerSeedHook")),
+        env_cfg=dict(cudnn_benchmark=False,
+                     mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
+                     dist_cfg=dict(backend="nccl")),
+        log_processor=dict(by_epoch=False, window_size=20),
+        randomness=dict(seed=recipe.seed, deterministic=True),
+        log_level="WARNING",
+    )
+
+
+def _build_runner(runner_cfg: dict, data_root: Path, work_dir: Path, stream):
+    """An MMEngine Runner for ``runner_cfg`` on the pretraining set at ``data_root``."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from benchmark.engine import RunProgressHook
+
+    cfg = Config(copy.deepcopy(runner_cfg))
+    cfg.train_dataloader.dataset.update(
+        split_lists=[str(data_root / "splits" / "train.txt")], data_root=str(data_root))
+    cfg.work_dir = str(work_dir)
+    cfg.experiment_name = f"pretrain_{uuid.uuid4().hex[:8]}"
+    runner = Runner.from_cfg(cfg)
+    for handler in runner.logger.handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.setLevel(logging.INFO)
+    runner.register_hook(RunProgressHook(label="pretraining backbone", interval=20,
+                                         stream=stream))
+    return runner

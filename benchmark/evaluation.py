@@ -1,4 +1,4 @@
-"""mIoU with per-class IoU, following METHODS.md 0.5.
+"""mIoU with per-class IoU (docs/methods/README.md#evaluation).
 
 MMSeg's ``IoUMetric`` accumulates the per-class intersection and union (reused here
 unchanged through ``process``) but returns only rounded summaries and averages with
@@ -30,7 +30,7 @@ class PerClassIoUMetric(IoUMetric):
 
 
 def miou_from_confusion(confusion: torch.Tensor) -> float:
-    """mIoU (percent) of a ``[C, C]`` confusion matrix (rows = truth), per METHODS.md 0.5."""
+    """mIoU (percent) of a ``[C, C]`` confusion matrix (rows = truth), as the metric above."""
     confusion = confusion.double()
     intersect = confusion.diag()
     union = confusion.sum(0) + confusion.sum(1) - intersect

@@ -1,4 +1,4 @@
-"""Cross Pseudo Supervision, Chen et al. (METHODS.md section 6)."""
+"""Cross Pseudo Supervision, Chen et al. (docs/methods/cps.md)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from methods.common.mixing import mix_maps
     "cps",
     description="CPS: two differently initialised networks supervise each other (with CutMix)",
     paper="Chen et al., Semi-Supervised Semantic Segmentation with Cross Pseudo "
-          "Supervision, CVPR 2021 (TorchSemiSeg)",
+          "Supervision, CVPR 2021 (charlesCXK/TorchSemiSeg)",
 )
 class CPS(SemiSegmentor):
     """Two networks ``f1`` (the student, evaluated) and ``f2`` with independent heads.
@@ -107,7 +107,8 @@ class CPS(SemiSegmentor):
 @register_method(
     "cps_nocutmix",
     description="CPS without CutMix: cross pseudo-labels on the weak batch [x_l; x_u]",
-    paper="Chen et al., CVPR 2021 (TorchSemiSeg, no-CutMix configs)",
+    paper="Chen et al., Semi-Supervised Semantic Segmentation with Cross Pseudo "
+          "Supervision, CVPR 2021 (charlesCXK/TorchSemiSeg, no-CutMix configs)",
 )
 class CPSNoCutMix(CPS):
     """CPS on weak views only (``cutmix=False``; lambda 1.5 VOC / 6 Cityscapes)."""

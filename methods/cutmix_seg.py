@@ -1,4 +1,4 @@
-"""CutMix-Seg, French et al. (METHODS.md section 3)."""
+"""CutMix-Seg, French et al. (docs/methods/cutmix_seg.md)."""
 
 from __future__ import annotations
 

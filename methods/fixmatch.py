@@ -1,4 +1,4 @@
-"""FixMatch-style baseline, UniMatch's ``fixmatch.py`` (METHODS.md section 4)."""
+"""FixMatch-style baseline, UniMatch's ``fixmatch.py`` (docs/methods/fixmatch.md)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,15 @@ from methods.common.weak_to_strong import PseudoTargets, cutmix_strong_views, ev
 @register_method(
     "fixmatch",
     description="FixMatch: thresholded weak-view pseudo-labels supervise a CutMix'd strong view",
-    paper="Sohn et al., NeurIPS 2020; segmentation form of UniMatch (Yang et al., CVPR 2023)",
+    paper="Sohn et al., FixMatch, NeurIPS 2020; segmentation form of LiheYoung/UniMatch "
+          "(Yang et al., CVPR 2023)",
 )
 class FixMatch(SemiSegmentor):
     """One network; hard pseudo-labels from the weak view supervise a strong CutMix view.
 
-    ``L = (L_x + L_s) / 2`` with ``L_s`` the UM-masked mean of ``CE(z_s, y^cm)`` over
-    pixels with ``conf^cm >= tau``, divided by the number of non-padded pixels.
+    ``L = (L_x + L_s) / 2`` with ``L_s`` the masked mean of ``CE(z_s, y^cm)`` over pixels
+    with ``conf^cm >= tau``, divided by the number of non-padded pixels (UniMatch's
+    reduction, :func:`~methods.common.masked_cross_entropy`).
 
     Args:
         conf_thresh: ``tau`` (0.95 on Pascal, 0 on Cityscapes).

@@ -1,4 +1,4 @@
-"""Mean Teacher, TorchSemiSeg variant (METHODS.md section 2)."""
+"""Mean Teacher, TorchSemiSeg variant (docs/methods/meanteacher.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from benchmark.registry import register_method
 @register_method(
     "meanteacher",
     description="mean teacher: soft MSE consistency to an EMA teacher on weak views",
-    paper="Tarvainen & Valpola, NeurIPS 2017; TorchSemiSeg's segmentation variant",
+    paper="Tarvainen & Valpola, Mean teachers are better role models, NeurIPS 2017; "
+          "segmentation variant of charlesCXK/TorchSemiSeg",
 )
 class MeanTeacher(SemiSegmentor):
     """Mean Teacher as in TorchSemiSeg (the CPS paper's baseline).

@@ -1,4 +1,4 @@
-"""SOP's random-noise baseline (METHODS.md section 10.1)."""
+"""SOP's random-noise baseline (docs/methods/random_noise.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from methods.sop import SOP
 @register_method(
     "random_noise",
     description="SOP scheme with y* = pseudo-label with random 4x4-cell class noise",
-    paper="Sinkhorn Output Perturbations (S0), section 4.1: unstructured noise baseline",
+    paper="Sinkhorn Output Perturbations: Structured Pseudo-Label Noise in Semi-Supervised "
+          "Segmentation (anonymous submission), section 4.1: random-noise baseline",
 )
 class RandomNoise(SOP):
     """SOP with the Sinkhorn perturbation replaced by unstructured label noise.

@@ -1,4 +1,4 @@
-"""SOP, Sinkhorn Output Perturbations (METHODS.md section 10, GT oracle 10.2)."""
+"""SOP, Sinkhorn Output Perturbations, and its GT-oracle diagnostic (docs/methods/sop.md)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from methods.common.output_perturbation import (
 from methods.common.weak_to_strong import cutmix_strong_views
 
 PERTURBATIONS = ("sop", "oracle")
-# tau by perturbation when not given: the paper's 0.25, and 1 for the GT oracle (S0 A.3).
+# tau by perturbation when not given: the paper's 0.25, and 1 for the GT oracle (its
+# appendix A.3).
 DEFAULT_SOP_WEIGHT = {"sop": 0.25, "oracle": 1.0}
 
 
@@ -25,7 +26,7 @@ DEFAULT_SOP_WEIGHT = {"sop": 0.25, "oracle": 1.0}
     description="SOP: EMA-teacher CutMix self-training plus Sinkhorn-reallocated "
                 "perturbed pseudo-labels",
     paper="Sinkhorn Output Perturbations: Structured Pseudo-Label Noise in Semi-Supervised "
-          "Segmentation (S0; no public code)",
+          "Segmentation (anonymous submission; no public code)",
 )
 class SOP(SemiSegmentor):
     """Mean teacher with weak-to-strong CutMix and Sinkhorn output perturbations.
@@ -40,7 +41,7 @@ class SOP(SemiSegmentor):
 
     over the non-padded pixels ``V`` of the mixed batch, with ``z`` the student logits on
     ``x~_s``. ``tau = 0`` is the paper's baseline without SOP (no perturbation computed).
-    ``perturbation='oracle'`` is the GT-histogram diagnostic of METHODS.md 10.2: it reads
+    ``perturbation='oracle'`` is the paper's GT-histogram diagnostic (appendix A.3): it reads
     the hidden ground truth of the unlabeled crops, so only such a run sets
     ``uses_hidden_gt``.
 

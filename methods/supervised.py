@@ -1,4 +1,4 @@
-"""Supervised-only baseline (METHODS.md section 1)."""
+"""Supervised-only baseline (docs/methods/supervised.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from benchmark.registry import register_method
 @register_method(
     "supervised",
     description="supervised-only reference: labeled crops only, batch 16, matched iterations",
-    paper="METHODS.md section 1 (CPS-style matched-iteration schedule)",
+    paper="none (reference); matched-iteration schedule as in Chen et al., CVPR 2021 (CPS)",
     needs_unlabeled=False,
 )
 class SupervisedOnly(SemiSegmentor):

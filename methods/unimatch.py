@@ -1,4 +1,4 @@
-"""UniMatch (METHODS.md section 5)."""
+"""UniMatch (docs/methods/unimatch.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""UniMatch + SOP (METHODS.md section 11)."""
+"""UniMatch + SOP (docs/methods/unimatch_sop.md)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from methods.unimatch import UniMatch
     "unimatch_sop",
     description="UniMatch whose three unsupervised terms get SOP's confidence-weighted "
                 "perturbed-label companion",
-    paper="Sinkhorn Output Perturbations (S0), section 4.3, on UniMatch (Yang et al., "
+    paper="Sinkhorn Output Perturbations: Structured Pseudo-Label Noise in Semi-Supervised "
+          "Segmentation (anonymous submission), section 4.3, on UniMatch (Yang et al., "
           "CVPR 2023)",
 )
 class UniMatchSOP(UniMatch):
@@ -34,13 +35,13 @@ class UniMatchSOP(UniMatch):
     ``y*_w`` is SOP of the model's detached train-mode weak prediction, ``y*_mix`` SOP of its
     eval-mode mix prediction, each on the unmixed map; ``L'_sk`` uses the box-``M_k`` mixes
     of ``(y^, y^_mix)``, ``(y*_w, y*_mix)`` and ``(conf, conf_mix)``. No confidence
-    threshold, unless ``keep_threshold`` ("UM+SOP-thr": ``m = 1[conf >= conf_thresh]``
+    threshold, unless ``keep_threshold`` (the thresholded variant: ``m = 1[conf >= conf_thresh]``
     and ``w = 1`` on both terms).
 
     Args:
         sop_weight: ``tau``; 0 computes no perturbation.
         conf_power: ``gamma`` of the confidence weight.
-        keep_threshold: The "UM+SOP-thr" variant.
+        keep_threshold: The thresholded variant.
         conf_thresh: UniMatch's threshold, used only with ``keep_threshold``.
         patch_grid: Patches per side (4: ``h/4 x w/4``).
         phi: Interpolation range, ``b in [-phi, phi]``.

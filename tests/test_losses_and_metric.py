@@ -49,5 +49,5 @@ def test_miou_metric_matches_confusion_matrix():
     assert abs(metrics["mIoU"] - miou_from_confusion(confusion)) < 1e-9
     per_class = [metrics[f"IoU.{c}"] for c in "abcd"]
     assert abs(sum(per_class) / 4 - metrics["mIoU"]) < 1e-9
-    # a class that never occurs counts as IoU 0 in the mean (METHODS.md 0.5)
+    # a class that never occurs counts as IoU 0 in the mean (docs/methods/README.md#evaluation)
     assert miou_from_confusion(torch.tensor([[5, 0], [0, 0]])) == pytest.approx(50.0)

@@ -47,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         headers += ["hyperparameters (leaf config over class defaults)", "config"]
     print("Methods")
     print(tabulate(rows, headers=headers, tablefmt="simple"))
+    print("Method notes (paper, loss, defaults, decisions where the paper is silent): "
+          "docs/methods/README.md and one page per method beside it")
     print("\nProtocols")
     print(tabulate([[p.name, ", ".join(p.split_names), p.description] for p in PROTOCOLS.values()],
                    headers=["protocol", "splits", "description"], tablefmt="simple"))

@@ -57,11 +57,11 @@ def _set_view_count(pipeline: list[dict], num_views: int, photometric: bool) -> 
 class SemiSegDataset:
     """Yields ``{'labeled', 'unlabeled', 'unlabeled_mix'}`` samples for one iteration slot.
 
-    An epoch is one pass over the unlabeled set (METHODS.md 0.3); each item pairs
-    unlabeled image ``i`` with a uniformly drawn labeled image. ``unlabeled_mix`` is a
-    second, independently augmented view of the same unlabeled image (UniMatch's mix
-    partner). With ``labeled_only=True`` items hold only ``labeled`` and an epoch is one
-    pass over the labeled set.
+    An epoch is one pass over the unlabeled set; each item pairs unlabeled image ``i``
+    with a uniformly drawn labeled image. ``unlabeled_mix`` is a second, independently
+    augmented view of the same unlabeled image (UniMatch's mix partner; see
+    docs/methods/README.md#data-pipeline). With ``labeled_only=True`` items hold only
+    ``labeled`` and an epoch is one pass over the labeled set.
 
     Args:
         labeled: Config of the labeled :class:`SplitListDataset`.

@@ -17,7 +17,7 @@ from torch import Tensor
 
 @dataclass
 class UnlabeledBatch:
-    """A batch of unlabeled crops (METHODS.md 0.3), without any label.
+    """A batch of unlabeled crops (docs/methods/README.md#data-pipeline), without any label.
 
     Attributes:
         weak: Normalised weak views ``[B, 3, S, S]``.

@@ -1,4 +1,4 @@
-"""Transforms of the unified (UniMatch-style) pipeline, METHODS.md section 0.3.
+"""Transforms of the unified (UniMatch-style) pipeline (docs/methods/README.md#data-pipeline).
 
 MMSeg's ``LoadImageFromFile``, ``LoadAnnotations``, ``RandomCrop``, ``RandomFlip`` and
 ``PackSegInputs`` do the loading, cropping, flipping and packing. Written here are
@@ -121,7 +121,7 @@ class StrongViews(BaseTransform):
 
 def unimatch_cutmix_box(size: int, p: float = 0.5, area: tuple[float, float] = (0.02, 0.4),
                         ratio: tuple[float, float] = (0.3, 1 / 0.3)) -> np.ndarray:
-    """UniMatch's CutMix box on an ``size x size`` crop (METHODS.md 0.3).
+    """UniMatch's CutMix box on an ``size x size`` crop (LiheYoung/UniMatch ``obtain_cutmix_box``).
 
     Args:
         size: Crop side ``S``.

@@ -1,9 +1,9 @@
 """Exponential moving average of a student into a teacher network.
 
-Convention (METHODS.md 0.1): ``teacher <- w * teacher + (1 - w) * student`` where ``w``
-(``momentum``) weighs the *teacher*, e.g. 0.99 or 0.999. MMEngine's ``EMAHook`` keeps
-an averaged copy for evaluation but no teacher the loss can use, so this is written
-here.
+Convention: ``teacher <- w * teacher + (1 - w) * student`` where ``w`` (``momentum``)
+weighs the *teacher*, e.g. 0.99 or 0.999 (docs/methods/README.md#ema-teacher, which also
+describes the warm-up of ``w``). MMEngine's ``EMAHook`` keeps an averaged copy for
+evaluation but no teacher the loss can use, so this is written here.
 """
 
 from __future__ import annotations

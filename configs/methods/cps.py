@@ -1,4 +1,5 @@
-# CPS with CutMix (METHODS.md 6): lambda 1 (VOC) / 5 (Cityscapes), no photometric strong aug.
+# CPS with CutMix (docs/methods/cps.md): lambda 1 (VOC) / 5 (Cityscapes), no photometric
+# strong augmentation.
 model = dict(type='CPS', cps_weight=1.0, cutmix=True, mask_prop_range=(0.25, 0.5),
              mask_boxes=3, predict_on='student')
 train_dataloader = dict(dataset=dict(num_strong_views=0, mix_batch=False))

@@ -1,4 +1,5 @@
-# CutMix-Seg (METHODS.md 3): EMA 0.99 incl. BN buffers, teacher evaluated, weak views only.
+# CutMix-Seg (docs/methods/cutmix_seg.md): EMA 0.99 incl. BN buffers, teacher evaluated,
+# weak views only.
 model = dict(
     type='CutMixSeg',
     consistency_weight=1.0,

@@ -1,4 +1,4 @@
-# Mean Teacher, TorchSemiSeg variant (METHODS.md 2): weak views only, no mixing.
+# Mean Teacher, TorchSemiSeg variant (docs/methods/meanteacher.md): weak views only, no mixing.
 model = dict(
     type='MeanTeacher',
     consistency_weight=100.0,

@@ -1,4 +1,5 @@
-# SOP's random-noise baseline (METHODS.md 10.1): SOP with y* = cell-noised pseudo-label.
+# SOP's random-noise baseline (docs/methods/random_noise.md): SOP with y* = cell-noised
+# pseudo-label.
 model = dict(
     type='RandomNoise',
     noise_fraction=0.025,

@@ -1,5 +1,5 @@
-# SOP (METHODS.md 10): EMA 0.999 incl. BN buffers, teacher evaluated, one strong view + box.
-# GT-oracle diagnostic (METHODS.md 10.2): --cfg-options model.perturbation=oracle.
+# SOP (docs/methods/sop.md): EMA 0.999 incl. BN buffers, teacher evaluated, one strong
+# view + box. GT-oracle diagnostic: --cfg-options model.perturbation=oracle.
 model = dict(
     type='SOP',
     unsup_weight=2.0,
@@ -16,5 +16,5 @@ model = dict(
     ema_buffers='ema',
     predict_on='teacher')
 train_dataloader = dict(dataset=dict(num_strong_views=1, mix_batch=True))
-# Cityscapes: lambda = 6 (S0 A.2).
+# Cityscapes: lambda = 6 (the SOP paper's appendix A.2).
 protocol_overrides = dict(cityscapes=dict(model=dict(unsup_weight=6.0)))

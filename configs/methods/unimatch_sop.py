@@ -1,5 +1,6 @@
-# UniMatch + SOP (METHODS.md 11): UniMatch with conf^2-weighted eq.-13 terms, tau 0.25.
-# "UM+SOP-thr": --cfg-options model.keep_threshold=True (m = 1[conf >= conf_thresh], w = 1).
+# UniMatch + SOP (docs/methods/unimatch_sop.md): UniMatch with conf^2-weighted eq.-13
+# terms, tau 0.25. Thresholded variant: --cfg-options model.keep_threshold=True
+# (m = 1[conf >= conf_thresh], w = 1).
 model = dict(
     type='UniMatchSOP',
     sop_weight=0.25,
@@ -14,5 +15,5 @@ model = dict(
     epsilon=0.05,
     sinkhorn_iters=50)
 train_dataloader = dict(dataset=dict(num_strong_views=2, mix_batch=True))
-# Cityscapes: UniMatch's threshold 0 (METHODS.md 14.1), used only by the -thr variant.
+# Cityscapes: UniMatch's threshold 0, used only by the thresholded variant.
 protocol_overrides = dict(cityscapes=dict(model=dict(conf_thresh=0.0)))

@@ -1,4 +1,7 @@
-"""French et al.'s box-mask generator, used by CutMix-Seg and CPS (METHODS.md 3, 6).
+"""French et al.'s box-mask generator, used by CutMix-Seg and CPS.
+
+Britefury/cutmix-semisup-seg's ``BoxMaskGenerator``; docs/methods/cutmix_seg.md and
+docs/methods/cps.md.
 
 UniMatch's box (one per strong view, generated in the data pipeline) is in
 ``benchmark.data.transforms.unimatch_cutmix_box``; this one is generated on the fly

@@ -1,4 +1,4 @@
-"""Pixel losses on pseudo-labels (METHODS.md 0.1)."""
+"""Pixel losses on pseudo-labels (docs/methods/README.md#losses-and-reductions)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""CutMix mixing of images and every per-pixel map with the same boxes (METHODS.md 0.3)."""
+"""CutMix mixing of images and every per-pixel map with the same boxes.
+
+See docs/methods/README.md#data-pipeline.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Perturbed pseudo-labels for SOP-style losses (METHODS.md 10, 10.2, 11).
+"""Perturbed pseudo-labels for SOP-style losses (docs/methods/sop.md, unimatch_sop.md).
 
 :class:`SinkhornPerturbation` holds SOP's solver hyperparameters and returns the perturbed
 labels ``y*`` of unmixed teacher logits; :class:`PerturbedTargets` carries ``y*`` next to
@@ -18,7 +18,7 @@ from methods.ops import oracle_target, sop_perturb
 
 @dataclass(frozen=True)
 class SinkhornPerturbation:
-    """SOP's output perturbation ``y*`` (S0 eq. 1-12) with its hyperparameters.
+    """SOP's output perturbation ``y*`` (the SOP paper's eq. 1-12) with its hyperparameters.
 
     Attributes:
         grid: Patches per side (4: patches of ``h/4 x w/4``).
@@ -42,7 +42,7 @@ class SinkhornPerturbation:
                            self.epsilon, self.max_iters).perturbed_label
 
     def oracle(self, logits: Tensor, pad_mask: Tensor, gt_label: Tensor) -> Tensor:
-        """Return ``y*`` reallocated to each whole image's GT class histogram (METHODS.md 10.2)."""
+        """Return ``y*`` reallocated to each whole image's GT class histogram (GT oracle)."""
         return oracle_target(logits, gt_label, pad_mask, epsilon=self.epsilon,
                              max_iters=self.max_iters).perturbed_label
 
@@ -84,7 +84,7 @@ class PerturbedTargets:
 
 
 def changed_fraction(perturbed_label: Tensor, label: Tensor, valid: Tensor) -> Tensor:
-    """Fraction of valid pixels whose label the perturbation changed (S0 Figure 5)."""
+    """Fraction of valid pixels whose label the perturbation changed (SOP paper, Figure 5)."""
     changed = ((perturbed_label != label) & valid).sum()
     return changed.float() / valid.sum().clamp(min=1).float()
 

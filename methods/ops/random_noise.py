@@ -1,4 +1,4 @@
-"""Random cell-noise baseline for SOP's perturbed labels (METHODS.md §10.1)."""
+"""Random cell-noise baseline for SOP's perturbed labels (docs/methods/random_noise.md)."""
 
 from __future__ import annotations
 

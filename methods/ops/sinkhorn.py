@@ -1,4 +1,4 @@
-"""Batched entropic optimal transport that reallocates pixel labels (SOP, METHODS.md §10(e)).
+"""Batched entropic optimal transport that reallocates pixel labels (SOP; docs/methods/sop.md).
 
 Each of ``n`` problems transports the uniform row marginal ``1/d_n`` over the valid pixels
 of a patch onto a target class distribution, with cost ``C = -log ŷ`` and entropic weight
@@ -183,7 +183,7 @@ def _column_argmax(log_probs: Tensor, q: Tensor, epsilon: float) -> Tensor:
 
 
 def potential_labels(log_probs: Tensor, q: Tensor, epsilon: float) -> Tensor:
-    """Return ``argmax_c(log ŷ_ic + ε·q_c)``, the argmax of the plan ``Y*`` (METHODS.md §10(e)).
+    """Return ``argmax_c(log ŷ_ic + ε·q_c)``, the argmax of the plan ``Y*`` (SOP eq. 12).
 
     Args:
         log_probs: Log-probabilities, float ``[n, D, c]``.
@@ -388,12 +388,12 @@ def sinkhorn_reallocate(
 ) -> tuple[Tensor, SinkhornInfo]:
     """Reallocate per-pixel labels so each problem's label histogram approaches its target.
 
-    Implements METHODS.md §10(e): up to ``max_iters`` iterations of the q-then-p update; at
-    every ``it % check_every == 0`` the labels ``argmax_c Y*`` are histogrammed and the solve
-    stops when the mean (over problems with valid rows) L1 distance to the target is below
-    ``tol``. ``p`` starts at 0 on valid rows and ``-inf`` on padding rows, so padded content
-    never enters the first ``q`` update (as when POT is given the valid rows alone). Runs in
-    fp32 on the device of ``log_probs``.
+    Implements the SOP paper's Algorithm 1: up to ``max_iters`` iterations of the q-then-p
+    update; at every ``it % check_every == 0`` the labels ``argmax_c Y*`` are histogrammed
+    and the solve stops when the mean (over problems with valid rows) L1 distance to the
+    target is below ``tol``. ``p`` starts at 0 on valid rows and ``-inf`` on padding rows,
+    so padded content never enters the first ``q`` update (as when POT is given the valid
+    rows alone). Runs in fp32 on the device of ``log_probs``.
 
     Args:
         log_probs: ``log_softmax`` of the teacher logits, float ``[n, D, c]``. Must be finite

@@ -1,10 +1,11 @@
-"""SOP output perturbation of a teacher's prediction (METHODS.md §10(a)-(e), §10.2).
+"""SOP output perturbation of a teacher's prediction (docs/methods/sop.md).
 
 Pipeline per unmixed batch: split every map into a ``grid × grid`` patch grid, histogram the
 argmax labels (``p_oh``) and the mined probabilities (``p_sm``) per patch, interpolate them
 with a random signed weight ``b`` into ``p_sop``, and reallocate each patch's pixels to
 ``p_sop`` with the batched Sinkhorn solver. Padded pixels take part in nothing and keep the
-pseudo-label. :func:`oracle_target` is the §10.2 diagnostic with the GT class histogram.
+pseudo-label. :func:`oracle_target` is the GT-oracle diagnostic (the paper's appendix A.3)
+with the GT class histogram.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class SOPResult:
 
 
 def patch_bounds(size: int, grid: int) -> list[int]:
-    """Return the patch boundaries ``⌊a·size/grid⌋`` for ``a = 0..grid`` (METHODS.md §10(a))."""
+    """Return the patch boundaries ``⌊a·size/grid⌋`` for ``a = 0..grid``."""
     return [a * size // grid for a in range(grid + 1)]
 
 
@@ -271,7 +272,7 @@ def sop_perturb(
     max_iters: int = 50,
     generator: torch.Generator | None = None,
 ) -> SOPResult:
-    """Compute SOP's perturbed labels ``y*`` for a batch of teacher logits (METHODS.md §10).
+    """Compute SOP's perturbed labels ``y*`` for a batch of teacher logits (eq. 1-12).
 
     Args:
         logits: Teacher logits at crop resolution, float ``[B, c, H, W]``.
@@ -335,7 +336,7 @@ def oracle_target(
     epsilon: float = 0.05,
     max_iters: int = 50,
 ) -> SOPResult:
-    """Reallocate each whole image to its GT class histogram (METHODS.md §10.2 oracle).
+    """Reallocate each whole image to its GT class histogram (the GT oracle).
 
     Classes absent from the argmax may be added. Images without a valid GT pixel (or without
     valid pixels) get ``y* = argmax ŷ``.

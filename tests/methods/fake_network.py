@@ -1,7 +1,7 @@
 """Replace a segmentor's forward helpers by a fixed 1x1 convolution, for hand checks.
 
 With ``logits = conv(x)`` at full resolution, every quantity in a method's loss can be
-recomputed independently from the spec's formulas in the test.
+recomputed independently from the formulas of docs/methods/ in the test.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""FixMatch, UniMatch, CutMix-Seg and CPS losses against hand computations of METHODS.md."""
+"""FixMatch, UniMatch, CutMix-Seg and CPS losses against hand computations (docs/methods/)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SOP, its random-noise baseline and GT oracle, and UniMatch+SOP against METHODS.md 10-11."""
+"""SOP, its random-noise baseline and GT oracle, and UniMatch+SOP against docs/methods/."""
 
 from __future__ import annotations
 
@@ -198,7 +198,7 @@ def test_sop_oracle_reads_the_hidden_gt_only_when_asked(tmp_path, monkeypatch):
     oracle, inputs, samples = _setup("sop", tmp_path, **{"model.perturbation": "oracle"})
     assert oracle.uses_hidden_gt and "uses_hidden_gt" in vars(oracle)
     assert not type(oracle).uses_hidden_gt  # the class (and every normal run) stays blind
-    assert oracle.sop_weight == 1.0  # tau = 1 for the oracle (METHODS.md 10.2)
+    assert oracle.sop_weight == 1.0  # tau = 1 for the oracle (SOP paper, appendix A.3)
     record = _Recorder(perturbation_module.oracle_target)
     monkeypatch.setattr(perturbation_module, "oracle_target", record)
     monkeypatch.setattr(perturbation_module, "sop_perturb", None)  # never the SOP target
@@ -286,7 +286,7 @@ def _unimatch_sop_setup(tmp_path, **options):
 
 
 def _unimatch_terms(inputs, conv, scale, mask_and_weight, tau):
-    """Expected ``L'_fp``, ``L'_s1``, ``L'_s2`` of METHODS.md 11 (before UniMatch's weights)."""
+    """Expected ``L'_fp``, ``L'_s1``, ``L'_s2`` of docs/methods/unimatch_sop.md (unweighted)."""
     u, mix = inputs["unlabeled"], inputs["unlabeled_mix"]
     with torch.no_grad():
         weak, weak_mix = conv(u.weak), conv(mix.weak)

@@ -1,4 +1,4 @@
-"""Random cell-noise baseline (METHODS.md §10.1)."""
+"""Random cell-noise baseline (docs/methods/random_noise.md)."""
 
 from __future__ import annotations
 

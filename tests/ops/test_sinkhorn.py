@@ -1,4 +1,4 @@
-"""Batched Sinkhorn solver against POT and a literal float64 Alg. 1 (METHODS.md §10(e))."""
+"""Batched Sinkhorn solver against POT and a literal float64 Alg. 1 of the SOP paper."""
 
 from __future__ import annotations
 

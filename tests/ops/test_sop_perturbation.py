@@ -1,4 +1,4 @@
-"""SOP target construction and perturbation (METHODS.md §10(a)-(d), §10.2)."""
+"""SOP target construction, perturbation and GT oracle (docs/methods/sop.md)."""
 
 from __future__ import annotations
 

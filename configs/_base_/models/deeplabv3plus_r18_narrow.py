@@ -1,7 +1,8 @@
 # DeepLabv3+ on a narrow ResNetV1c-18 (base width 16, head 32), output stride 16.
 # The built-in CPU protocol's network: same architecture family as the unified model
-# (METHODS.md 0.2: deep stem, layer4 dilated, ASPP + low-level fusion), scaled down so
-# a run of thousands of iterations fits in minutes on 2 CPU cores.
+# (UniMatch's DeepLabv3+: deep stem, layer4 dilated, ASPP + low-level fusion; see
+# docs/methods/README.md#model), scaled down so a run of thousands of iterations fits in
+# minutes on 2 CPU cores.
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     type='SemiSegmentor',

@@ -67,7 +67,7 @@ class SemiSegmentor(BaseSegmentor):
             at 0-based iteration ``t`` (Mean Teacher's and U2PL's code, UniMatch V2), so the
             teacher follows the student closely while the student changes fastest and a
             randomly initialised head is not averaged in for ``1/(1-w)`` iterations. On by
-            default for every EMA method (docs/methods/README.md, "EMA teacher").
+            default for every EMA method (docs/methods/README.md#ema-teacher).
         ema_reference_iters: Protocol setting for schedules much shorter than the papers':
             when set, the time constant ``1/(1-w)`` of every EMA method is scaled by
             ``T / ema_reference_iters`` for a run of ``T`` iterations, so it keeps the same

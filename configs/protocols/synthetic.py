@@ -3,10 +3,8 @@
 _base_ = ['../_base_/models/deeplabv3plus_r18_narrow.py', '../_base_/default_runtime.py']
 
 crop_size = 64
-# 8000 iterations: supervised-only on all 200 labels is near convergence (seed 0: 84.8;
-# 16000 moves it by +1.4 mIoU, 4000 -> 8000 moved it by +3.1), supervised-only at 1/8 has
-# long plateaued (README, built-in protocol).
-num_iters = 8000
+# Schedule (README, built-in protocol): chosen with the pretrained backbone by measurement.
+num_iters = 1000
 batch_size = 8  # per branch: 8 labeled + 8 unlabeled
 # Backbone initialisation, ImageNet's role: 'generated' = a backbone pretrained once per
 # machine on a separate generated set of the other (shape, texture) classes
@@ -77,7 +75,8 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='PerClassIoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
 
-# Unified optimiser (METHODS.md 0.1): SGD, momentum 0.9, wd 1e-4, poly 0.9, head x10.
+# Unified optimiser (docs/methods/README.md#optimiser-and-schedule): SGD, momentum 0.9,
+# wd 1e-4, poly 0.9, head x10.
 # lr_0 = 0.02 (Pascal: 0.001) because the backbone starts from random init.
 optim_wrapper = dict(
     type='OptimWrapper',

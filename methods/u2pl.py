@@ -73,8 +73,8 @@ def gather_rows(rows: Tensor) -> Tensor:
 
 @register_method(
     "u2pl",
-    description="U2PL: EMA-teacher CutMix self-training on low-entropy pixels; unreliable "
-                "pixels become class-wise negatives of a pixel contrastive loss",
+    description="U2PL: EMA-teacher CutMix on low-entropy pseudo-labels; unreliable pixels "
+                "as class-wise contrastive negatives",
     paper="Wang et al., Semi-Supervised Semantic Segmentation Using Unreliable Pseudo-Labels, "
           "CVPR 2022 (Haochen-Wang409/U2PL)",
 )

@@ -13,6 +13,7 @@ from methods import (  # noqa: F401
     random_noise,
     sop,
     supervised,
+    u2pl,
     unimatch,
     unimatch_sop,
 )

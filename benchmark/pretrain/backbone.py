@@ -212,8 +212,10 @@ def pretraining_config(protocol_cfg, data: SyntheticSpec, recipe: PretrainRecipe
         model=segmentor,
         train_dataloader=dict(
             batch_size=recipe.batch_size,
-            num_workers=1,
-            persistent_workers=True,
+            # loading 64 px images in the main process is cheaper than a worker competing
+            # with the training threads for 2 cores
+            num_workers=0,
+            persistent_workers=False,
             sampler=dict(type="InfiniteSampler", shuffle=True),
             collate_fn=dict(type="pseudo_collate"),
             dataset=dict(type="SplitListDataset", split_lists=None, data_root=None,

@@ -8,6 +8,7 @@ then add its import below (or load it from outside with ``--plugins``).
 from methods import (  # noqa: F401
     cps,
     cutmix_seg,
+    dars,
     fixmatch,
     mean_teacher,
     random_noise,
@@ -16,4 +17,5 @@ from methods import (  # noqa: F401
     u2pl,
     unimatch,
     unimatch_sop,
+    upc,
 )

@@ -24,7 +24,14 @@ from benchmark.self_training.labeling import (
     SelectionContext,
     sliding_window_logits,
 )
-from benchmark.self_training.loop import RoundPolyLR, RoundSpec, SelfTrainingLoop, split_iterations
+from benchmark.self_training.loop import (
+    RoundPolyLR,
+    RoundSpec,
+    SelfTrainingLoop,
+    labeling_settings,
+    round_loader_cfg,
+    split_iterations,
+)
 from benchmark.self_training.segmentor import SelfTrainingBatch, SelfTrainingSegmentor
 
 __all__ = [
@@ -32,5 +39,6 @@ __all__ = [
     "PseudoLabelListDataset", "PseudoLabelSelection", "PseudoLabeledDataset", "PseudoLabeler",
     "RandomGaussianBlur", "RoundLabels", "RoundPolyLR", "RoundSpec",
     "SelectionContext", "SelfTrainingBatch", "SelfTrainingDataPreProcessor", "SelfTrainingLoop",
-    "SelfTrainingSegmentor", "round_pipeline", "sliding_window_logits", "split_iterations",
+    "SelfTrainingSegmentor", "labeling_settings", "round_loader_cfg", "round_pipeline",
+    "sliding_window_logits", "split_iterations",
 ]

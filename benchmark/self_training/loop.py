@@ -79,6 +79,45 @@ def split_iterations(max_iters: int, lengths: Sequence[float]) -> list[int]:
     return iterations
 
 
+def labeling_settings(labeling: dict | None, labeled_pipeline: list[dict]) -> LabelingSettings:
+    """The loop's ``labeling`` config; a sliding window defaults to the training crop."""
+    settings = dict(labeling or {})
+    if settings.get("mode", "slide") == "slide" and settings.get("window") is None:
+        crops = [step["crop_size"] for step in labeled_pipeline if step.get("type") == "RandomCrop"]
+        if not crops:
+            raise BenchmarkError("no RandomCrop in the labeled pipeline; set labeling.window")
+        size = crops[0]
+        settings["window"] = (size, size) if isinstance(size, int) else tuple(size)
+    return LabelingSettings(**settings)
+
+
+def round_loader_cfg(source: dict, spec: RoundSpec, labels: RoundLabels | None) -> dict:
+    """Dataloader config of one round, derived from the protocol's train dataloader.
+
+    Args:
+        source: The protocol's train dataloader config (a ``SemiSegDataset``).
+        spec: The round.
+        labels: The round's pseudo-labels; None for a labeled-only round.
+    """
+    source_set = source["dataset"]
+    base = source_set["labeled"]["pipeline"]
+    labeled = copy.deepcopy(source_set["labeled"])
+    labeled["pipeline"] = round_pipeline(base, spec.scale_range, spec.extra_transforms)
+    cfg = copy.deepcopy(source)
+    if labels is None:
+        cfg["dataset"] = dict(type="SemiSegDataset", labeled=labeled, labeled_only=True)
+        cfg["batch_size"] = spec.labeled_batch
+        return cfg
+    pseudo = copy.deepcopy(source_set["unlabeled"])
+    pseudo.update(type="PseudoLabelListDataset", label_folder=str(labels.folder),
+                  pipeline=round_pipeline(base, spec.scale_range, spec.extra_transforms,
+                                          pseudo_labeled=True, entropy=labels.has_entropy))
+    cfg["dataset"] = dict(type="PseudoLabeledDataset", labeled=labeled, pseudo_labeled=pseudo,
+                          labeled_per_item=spec.labeled_batch // spec.unlabeled_batch)
+    cfg["batch_size"] = spec.unlabeled_batch
+    return cfg
+
+
 class RoundPolyParamScheduler(_ParamScheduler):
     """Poly decay restarted at every round: ``f_k·(1 - t'/(L_k - 1))^power``.
 
@@ -160,16 +199,13 @@ class SelfTrainingLoop(IterBasedTrainLoop):
         self._check_rounds()
         self.round_iters = split_iterations(max_iters, [r.length for r in self.rounds])
         self.round_starts = [sum(self.round_iters[:k]) for k in range(len(self.rounds))]
-        super().__init__(runner, self._loader_cfg(0, None), sum(self.round_iters),
-                         val_begin=val_begin, val_interval=val_interval,
+        super().__init__(runner, round_loader_cfg(self.source, self.rounds[0], None),
+                         sum(self.round_iters), val_begin=val_begin, val_interval=val_interval,
                          dynamic_intervals=dynamic_intervals)
         source_set = self.source["dataset"]
-        settings = dict(labeling or {})
-        if settings.get("mode", "slide") == "slide" and settings.get("window") is None:
-            settings["window"] = self._training_crop(source_set["labeled"]["pipeline"])
+        settings = labeling_settings(labeling, source_set["labeled"]["pipeline"])
         self.labeler = PseudoLabeler(Path(runner.work_dir) / "self_training",
-                                     source_set["labeled"], source_set["unlabeled"],
-                                     LabelingSettings(**settings))
+                                     source_set["labeled"], source_set["unlabeled"], settings)
         self.active_round = 0
         runner.param_schedulers = self._round_schedule(runner.param_schedulers)
 
@@ -185,14 +221,6 @@ class SelfTrainingLoop(IterBasedTrainLoop):
                     f"round {k}: unlabeled_batch must be >= 1 and divide labeled_batch "
                     f"(got {spec.labeled_batch} + {spec.unlabeled_batch})")
 
-    @staticmethod
-    def _training_crop(pipeline: list[dict]) -> tuple[int, int]:
-        for step in pipeline:
-            if step.get("type") == "RandomCrop":
-                size = step["crop_size"]
-                return (size, size) if isinstance(size, int) else tuple(size)
-        raise BenchmarkError("no RandomCrop in the labeled pipeline; set labeling.window")
-
     def _round_schedule(self, schedulers) -> list[dict]:
         """Replace the protocol's single ``PolyLR`` by the per-round schedule."""
         configs = schedulers if isinstance(schedulers, (list, tuple)) else [schedulers]
@@ -206,28 +234,6 @@ class SelfTrainingLoop(IterBasedTrainLoop):
         return [dict(type="RoundPolyLR", rounds=rounds, power=poly.get("power", 1.0),
                      eta_min=poly.get("eta_min", 0.0), begin=0, end=self.max_iters,
                      by_epoch=False)]
-
-    def _loader_cfg(self, round_index: int, labels: RoundLabels | None) -> dict:
-        """Dataloader config of a round (labeled-only in round 0)."""
-        spec = self.rounds[round_index]
-        source_set = self.source["dataset"]
-        base = source_set["labeled"]["pipeline"]
-        labeled = copy.deepcopy(source_set["labeled"])
-        labeled["pipeline"] = round_pipeline(base, spec.scale_range, spec.extra_transforms)
-        cfg = copy.deepcopy(self.source)
-        if labels is None:
-            cfg["dataset"] = dict(type="SemiSegDataset", labeled=labeled, labeled_only=True)
-            cfg["batch_size"] = spec.labeled_batch
-            return cfg
-        pseudo = copy.deepcopy(source_set["unlabeled"])
-        pseudo.update(type="PseudoLabelListDataset", label_folder=str(labels.folder),
-                      pipeline=round_pipeline(base, spec.scale_range, spec.extra_transforms,
-                                              pseudo_labeled=True, entropy=labels.has_entropy))
-        cfg["dataset"] = dict(type="PseudoLabeledDataset", labeled=labeled,
-                              pseudo_labeled=pseudo,
-                              labeled_per_item=spec.labeled_batch // spec.unlabeled_batch)
-        cfg["batch_size"] = spec.unlabeled_batch
-        return cfg
 
     # ------------------------------------------------------------------- rounds
     def round_at(self, iteration: int) -> int:
@@ -288,7 +294,7 @@ class SelfTrainingLoop(IterBasedTrainLoop):
             self._reinitialize_student()
         diff_rank_seed = self.runner._randomness_cfg.get("diff_rank_seed", False)
         self.dataloader = self.runner.build_dataloader(
-            self._loader_cfg(round_index, labels), seed=self.runner.seed,
+            round_loader_cfg(self.source, spec, labels), seed=self.runner.seed,
             diff_rank_seed=diff_rank_seed)
         self.dataloader_iterator = _InfiniteDataloaderIterator(self.dataloader)
         self.active_round = round_index

@@ -205,34 +205,26 @@ def sampling_quotas(counts: Tensor, thresholds: ClassThresholds, mode: str = "ex
 
 
 def _hypergeometric_split(colors: np.ndarray, nsample: int, rng: np.random.Generator) -> np.ndarray:
-    """Counts per colour of a uniform random ``nsample``-subset (sequential marginals).
+    """Counts per colour of a uniform random ``nsample``-subset of ``Σ colors`` items.
 
-    numpy's hypergeometric sampler needs ``ngood + nbad < 10**9``; larger populations
-    are halved recursively (a draw splits the sample between the two halves first).
+    numpy's exact sampler needs ``Σ colors < 10**9``; beyond that (whole-dataset
+    candidate counts of a head class on Cityscapes), each colour gets its expected share
+    ``⌊nsample·c_i/Σc⌋`` and the few remaining items go to colours drawn with
+    probability proportional to the fractional parts: the same total, and a deviation
+    from the exact draw far below its own standard deviation at that scale.
     """
+    colors = colors.astype(np.int64)
     total = int(colors.sum())
-    if len(colors) == 1:
-        return np.array([nsample], dtype=np.int64)
     if total < 10**9:
-        return rng.multivariate_hypergeometric(colors.astype(np.int64), nsample,
-                                               method="marginals").astype(np.int64)
-    half = len(colors) // 2
-    left_total = int(colors[:half].sum())
-    left = _large_hypergeometric(left_total, total - left_total, nsample, rng)
-    return np.concatenate([_hypergeometric_split(colors[:half], left, rng),
-                           _hypergeometric_split(colors[half:], nsample - left, rng)])
-
-
-def _large_hypergeometric(good: int, bad: int, nsample: int, rng: np.random.Generator) -> int:
-    """One hypergeometric draw for populations beyond numpy's limit, by halving the sample."""
-    if good + bad < 10**9:
-        return int(rng.hypergeometric(good, bad, nsample)) if nsample else 0
-    # split the population into two halves, then the sample between them, exactly
-    good_a, bad_a = good // 2, bad // 2
-    size_a = good_a + bad_a
-    sample_a = _large_hypergeometric(size_a, good + bad - size_a, nsample, rng)
-    return (_large_hypergeometric(good_a, bad_a, sample_a, rng)
-            + _large_hypergeometric(good - good_a, bad - bad_a, nsample - sample_a, rng))
+        return rng.multivariate_hypergeometric(colors, nsample, method="marginals")
+    products = [int(c) * nsample for c in colors]
+    base = np.array([p // total for p in products], dtype=np.int64)
+    fractions = np.array([(p % total) / total for p in products])
+    remainder = nsample - int(base.sum())
+    if remainder:
+        extra = rng.choice(len(colors), remainder, replace=False, p=fractions / fractions.sum())
+        base[extra] += 1
+    return base
 
 
 def apply_selection(label: Tensor, confidence: Tensor, threshold_codes: Tensor, quota: Tensor,

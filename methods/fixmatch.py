@@ -8,6 +8,8 @@ from torch import Tensor
 from benchmark.models import SemiBatch, SemiSegmentor
 from benchmark.registry import register_method
 from methods.common import masked_cross_entropy
+from methods.common.mixing import mix_maps
+from methods.common.upc_online import upc_online
 from methods.common.weak_to_strong import PseudoTargets, cutmix_strong_views, eval_mode_logits
 
 
@@ -26,11 +28,19 @@ class FixMatch(SemiSegmentor):
 
     Args:
         conf_thresh: ``tau`` (0.95 on Pascal, 0 on Cityscapes).
+        upc_k: If > 0, UPC (Fang et al., ICCV 2023) as an online plug-in: before the
+            CutMix, the ``upc_k`` patches of the strong view with the largest entropy of
+            the weak-view prediction, and their targets, are replaced by a labeled crop of
+            the batch and its ground truth. 0 (default) is plain FixMatch.
+        upc_grid: UPC's ``N x N`` patch grid.
     """
 
-    def __init__(self, conf_thresh: float = 0.95, **kwargs) -> None:
+    def __init__(self, conf_thresh: float = 0.95, upc_k: int = 0, upc_grid: int = 4,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.conf_thresh = conf_thresh
+        self.upc_k = upc_k
+        self.upc_grid = upc_grid
 
     def compute_losses(self, batch: SemiBatch) -> dict[str, Tensor]:
         unlabeled, mix = batch.unlabeled, batch.unlabeled_mix
@@ -47,7 +57,13 @@ class FixMatch(SemiSegmentor):
         inputs = torch.cat([batch.labeled, unlabeled.weak])
         raw = self.raw_logits(self.student, inputs)
         weak_logits = self.upsample(self.student, raw[num_labeled:], inputs.shape[-2:])
-        targets = PseudoTargets.from_logits(weak_logits, unlabeled.valid_mask)
+        targets = weak_targets = PseudoTargets.from_logits(weak_logits, unlabeled.valid_mask)
+
+        # optional UPC plug-in on the strong view and its targets, before the CutMix
+        if self.upc_k:
+            strong_view, targets = upc_online(unlabeled.strong[0], targets, batch.labeled,
+                                              batch.labeled_gt, self.upc_k, self.upc_grid)
+            strong_input = mix_maps(unlabeled.cutmix_boxes[:, 0], strong_view, mix.strong[0])
 
         # strong forward, separate (BN statistics from the strong batch only)
         strong_logits = self.logits(self.student, strong_input)
@@ -60,5 +76,5 @@ class FixMatch(SemiSegmentor):
         losses = {k: v / 2 if "loss" in k else v for k, v in losses.items()}
         losses["unsup.loss_strong"] = loss_s / 2
         losses["diag.mask_ratio"] = (mixed.confidence >= self.conf_thresh).float().mean()
-        self.report_pseudo_labels("pseudo_label", targets.label)
+        self.report_pseudo_labels("pseudo_label", weak_targets.label)
         return losses

@@ -148,3 +148,49 @@ def test_upc_loss_is_mean_ce_over_all_pairs(tmp_path, monkeypatch):
     expected = ce_map(conv(pairs.images), pairs.labels)[valid].mean()
     torch.testing.assert_close(losses["unsup.loss_upc"], expected)
     assert losses["diag.pasted_ratio"] == pytest.approx((2 + 3 + 5) / 16 / 3)
+
+
+def test_fixmatch_takes_upc_as_an_online_plugin(tmp_path, monkeypatch):
+    import methods.common.upc_online as online
+    from tests.conftest import build_model, build_run_config, real_batch
+    from tests.methods.fake_network import ce_map, patch_with_conv
+
+    cfg = build_run_config("fixmatch", tmp_path, **{"model.conf_thresh": 0.3, "model.upc_k": 5})
+    model = build_model(cfg)
+    model.train()
+    data = model.data_preprocessor(real_batch(cfg, batch_size=4, seed=1), True)
+    inputs, samples = data["inputs"], data["data_samples"]
+    conv = patch_with_conv(model)
+    partner = torch.tensor([1, 0, 3, 2])
+    monkeypatch.setattr(online, "draw_partners", lambda *args, **kwargs: partner[:, None])
+    losses = model.loss(inputs, samples)
+
+    u, mix = inputs["unlabeled"], inputs["unlabeled_mix"]
+    labeled = inputs["labeled"]
+    gt = torch.stack([s.gt_sem_seg.data[0] for s in samples["labeled"]]).long()[partner]
+    with torch.no_grad():
+        probs = conv(u.weak).softmax(1)
+        probs_mix = conv(mix.weak).softmax(1)
+    conf, label = probs.max(1).values, probs.argmax(1)
+    valid = ~u.pad_mask
+    # the 5 patches (16 x 16 px each) with the largest summed entropy, ties to raster order
+    entropy = -(probs * probs.clamp(min=1e-30).log()).sum(1) * valid
+    sums = entropy.view(4, 4, 16, 4, 16).sum((2, 4)).flatten(1)
+    mask = torch.zeros(4, 64, 64, dtype=torch.bool)
+    for b in range(4):
+        ranked = sorted(range(16), key=lambda p: (-float(sums[b, p]), p))[:5]
+        for p in ranked:
+            mask[b, 16 * (p // 4):16 * (p // 4 + 1), 16 * (p % 4):16 * (p % 4 + 1)] = True
+    strong = torch.where(mask[:, None], labeled[partner], u.strong[0])
+    label = torch.where(mask, torch.where(gt == 255, 0, gt), label)
+    conf = torch.where(mask, torch.ones_like(conf), conf)
+    valid = torch.where(mask, gt != 255, valid)
+    box = u.cutmix_boxes[:, 0].bool()
+    strong = torch.where(box[:, None], mix.strong[0], strong)
+    target = torch.where(box, probs_mix.argmax(1), label)
+    select = torch.where(box, probs_mix.max(1).values, conf) >= 0.3
+    valid = torch.where(box, ~mix.pad_mask, valid)
+    ce = ce_map(conv(strong), target)
+    expected = (ce * select * valid).sum() / valid.sum() / 2
+    torch.testing.assert_close(losses["unsup.loss_strong"], expected)
+    assert bool((mask & ~box).any())  # some pasted patch survives the CutMix box

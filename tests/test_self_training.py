@@ -224,6 +224,9 @@ def test_dars_rounds_labels_persist_and_resume_reuses_them(tmp_path, monkeypatch
     # by default (weights_only=True); this is how to resume on this stack
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     runner, recorder = _runner("dars", tmp_path, iters=6)
+    stale = tmp_path / "work" / "self_training" / "round1"  # left by an earlier run
+    stale.mkdir(parents=True)
+    (stale / "summary.json").write_text('{"round": 1}')
     runner.train()
     loop = runner.train_loop
     assert loop.round_iters == [2, 2, 2] and loop.labeler.generated_rounds == [1, 2]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -173,7 +174,8 @@ class SelfTrainingLoop(IterBasedTrainLoop):
     *source* of the labeled and unlabeled split lists and the labeled pipeline, and
     builds each round's dataloader from it. Before round ``k >= 1`` the model as round
     ``k-1`` left it labels every unlabeled image (:class:`PseudoLabeler`, results under
-    ``<work_dir>/self_training/round<k>``; a resumed run reuses them). The protocol's
+    ``<work_dir>/self_training/round<k>``; a resumed run reuses them, a run started from
+    iteration 0 deletes any left by an earlier run in the same work dir). The protocol's
     single ``PolyLR`` becomes a :class:`RoundPolyLR` with the same power and minimum.
 
     Args:
@@ -261,11 +263,19 @@ class SelfTrainingLoop(IterBasedTrainLoop):
             raise BenchmarkError(f"pseudo-labels of round {round_index} were not written")
         return labels
 
-    def _save_initial_student(self) -> None:
-        path = self.labeler.root / INITIAL_STUDENT
-        if self._iter == 0 and any(r.reinit_student for r in self.rounds) and is_main_process():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(_unwrap(self.runner.model).student.state_dict(), path)
+    def _start_fresh(self) -> None:
+        """At iteration 0: drop pseudo-labels of an earlier run in this work dir.
+
+        They were made by another run's teachers; only a resumed run reuses its rounds.
+        Saves the initial student weights when a round re-initialises from them.
+        """
+        if self._iter == 0 and is_main_process():
+            if self.labeler.root.exists():
+                shutil.rmtree(self.labeler.root)
+            if any(r.reinit_student for r in self.rounds):
+                self.labeler.root.mkdir(parents=True)
+                torch.save(_unwrap(self.runner.model).student.state_dict(),
+                           self.labeler.root / INITIAL_STUDENT)
         barrier()
 
     def _reinitialize_student(self) -> None:
@@ -309,7 +319,7 @@ class SelfTrainingLoop(IterBasedTrainLoop):
         """Train every round; a resumed run continues in the round of its iteration."""
         self.runner.call_hook("before_train")
         self.runner.call_hook("before_train_epoch")
-        self._save_initial_student()
+        self._start_fresh()
         if self._iter > 0:
             self.active_round = -1  # resumed: rebuild the data of the current round
         while self._iter < self._max_iters and not self.stop_training:

@@ -12,9 +12,10 @@ first), and writes
     <work_dir>/self_training/round<k>/summary.json              diagnostics, written last
 
 ``summary.json`` marks a finished round: a resumed run reuses the folder instead of
-labelling again (the loop clears the folders when a run starts from iteration 0). Diagnostics compare the pseudo-labels with the labeled class
-distribution (KL divergence, as in DARS Table 5) and, where the dataset has it, with
-the hidden ground truth of the unlabeled images (accuracy; never seen by the method).
+labelling again (the loop clears the folders when a run starts from iteration 0).
+Diagnostics compare the pseudo-labels with the labeled class distribution (KL
+divergence, as in DARS Table 5) and, where the dataset has it, with the hidden ground
+truth of the unlabeled images (accuracy; never seen by the method).
 """
 
 from __future__ import annotations

@@ -61,7 +61,8 @@ def _semi_segmentor(momentum: float, **kwargs):
     return SemiSegmentor(segmentor=segmentor, ema_momentum=momentum, **kwargs)
 
 
-@pytest.mark.parametrize("iteration, expected", [(0, 0.0), (1, 0.5), (9, 0.9), (998, 1 - 1 / 999), (999, 0.999),
+@pytest.mark.parametrize("iteration, expected", [(0, 0.0), (1, 0.5), (9, 0.9),
+                                                 (998, 1 - 1 / 999), (999, 0.999),
                                                  (5000, 0.999)])
 def test_ema_warmup_matches_mean_teacher_formula(iteration, expected):
     model = _semi_segmentor(0.999)

@@ -3,8 +3,10 @@
 _base_ = ['../_base_/models/deeplabv3plus_r18_narrow.py', '../_base_/default_runtime.py']
 
 crop_size = 64
-# Schedule (README, built-in protocol): chosen with the pretrained backbone by measurement.
-num_iters = 1000
+# Schedule (README, built-in protocol, measured from the pretrained backbone): supervised-only
+# at 1/8 plateaus by iteration 800; on all labels 2000 iterations reach 80.2 mIoU and
+# doubling adds 3.1 (the 10-minute budget of `make run` rules out 4000).
+num_iters = 2000
 batch_size = 8  # per branch: 8 labeled + 8 unlabeled
 # Backbone initialisation, ImageNet's role: 'generated' = a backbone pretrained once per
 # machine on a separate generated set of the other (shape, texture) classes
@@ -77,10 +79,11 @@ test_evaluator = val_evaluator
 
 # Unified optimiser (docs/methods/README.md#optimiser-and-schedule): SGD, momentum 0.9,
 # wd 1e-4, poly 0.9, head x10.
-# lr_0 = 0.02 (Pascal: 0.001) because the backbone starts from random init.
+# lr_0 = 0.05 (Pascal: 0.001): the narrow network on 64 px crops learns slowly; at 2000
+# iterations 0.05 beats 0.02 by 6.5 mIoU on all labels (80.2 vs 73.7, README).
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
+    optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=1e-4),
     paramwise_cfg=dict(custom_keys={'decode_head': dict(lr_mult=10.0)}),
     clip_grad=None)
 param_scheduler = [

@@ -64,3 +64,16 @@ def test_variants_are_named_by_options_then_hash():
     table = leaderboard(records_frame(records), "synthetic")
     assert set(table.index) == {"sop [100 it, model.ema_momentum=0.99]",
                                 "sop [100 it] #aaaaaaaa", "sop [100 it] #cccccccc"}
+
+
+def test_loading_options_never_split_a_config_into_rows():
+    # same config (same hash), one run with loader-only options: one row, named by the
+    # option that changes results
+    base = [_record("sop", "1_8", 0, 50.0, 50.0, config_hash="b" * 64)]
+    tuned = [_record("sop", "1_8", k, 60.0 + k, 61.0, config_hash="c" * 64) for k in (0, 1)]
+    tuned[0].cfg_options = {"model.sop_weight": 0}
+    tuned[1].cfg_options = {"model.sop_weight": 0, "train_dataloader.num_workers": 0,
+                            "train_dataloader.persistent_workers": False}
+    table = leaderboard(records_frame(base + tuned), "synthetic")
+    assert list(table.index) == ["sop [100 it, model.sop_weight=0]", "sop [100 it]"]
+    assert table.loc["sop [100 it, model.sop_weight=0]", "1_8"].endswith("(n=2)")

@@ -11,12 +11,23 @@ from benchmark.protocols import PROTOCOLS
 from benchmark.runs.record import RunRecord
 
 
+# --cfg-options that only locate data or tune loading speed (they never enter the config
+# hash), so they never name a leaderboard row.
+LOADING_OPTION_KEYS = ("num_workers", "persistent_workers", "data_root", "split_lists")
+
+
+def experimental_options(cfg_options: dict) -> str:
+    """The ``--cfg-options`` of a record that change results, as ``key=value`` text."""
+    return " ".join(f"{k}={v}" for k, v in sorted(cfg_options.items())
+                    if k.rsplit(".", 1)[-1] not in LOADING_OPTION_KEYS)
+
+
 def records_frame(records: list[RunRecord]) -> pd.DataFrame:
     """One row per run with the columns the tables need."""
     rows = [dict(protocol=r.protocol, split=r.split, method=r.method, seed=r.seed,
                  miou=r.miou, best_miou=r.best_miou, config_hash=r.config_hash[:8],
                  iterations=r.iterations, seconds_per_iter=r.seconds_per_iter,
-                 options=" ".join(f"{k}={v}" for k, v in sorted(r.cfg_options.items())))
+                 options=experimental_options(r.cfg_options))
             for r in records]
     return pd.DataFrame(rows)
 
@@ -45,7 +56,9 @@ def _row_labels(frame: pd.DataFrame) -> pd.Series:
         options = f", {row.options}" if row.options else ""
         return f"{row.method} [{row.iterations} it{options}]"
 
-    labels = frame.apply(variant, axis=1)
+    # one label per config hash (its first run's), so runs of one config never split
+    labels = frame.apply(variant, axis=1).groupby(
+        [frame.method, frame.config_hash]).transform("first")
     still_mixed = frame.assign(row=labels).groupby(["row", "split"])["config_hash"] \
         .transform("nunique") > 1
     return labels.where(~still_mixed, labels + " #" + frame.config_hash)

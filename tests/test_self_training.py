@@ -231,7 +231,7 @@ def test_dars_rounds_labels_persist_and_resume_reuses_them(tmp_path, monkeypatch
     loop = runner.train_loop
     assert loop.round_iters == [2, 2, 2] and loop.labeler.generated_rounds == [1, 2]
     assert [recorder.layout[i] for i in range(6)] == [(16, 0, False)] * 2 + [(8, 8, False)] * 4
-    base = 0.02  # the protocol's lr_0 (backbone group)
+    base = runner.cfg.optim_wrapper.optimizer.lr  # the protocol's lr_0 (backbone group)
     expected = [base, 0.0, base * 0.5**0.9, 0.0, base * (1 / 3)**0.9, 0.0]
     assert [recorder.lr[i] for i in range(6)] == pytest.approx(expected)
     diagnostics = runner.model.round_diagnostics
@@ -260,4 +260,4 @@ def test_upc_reinitialises_the_student_and_trains_on_entropy_batches(tmp_path):
     assert recorder.optimizer_state[2] == 0 and recorder.optimizer_state[1] > 0
     assert recorder.layout[0] == (16, 0, False)
     assert recorder.layout[2] == (8, 4, True)
-    assert recorder.lr[2] == pytest.approx(0.02)
+    assert recorder.lr[2] == pytest.approx(runner.cfg.optim_wrapper.optimizer.lr)

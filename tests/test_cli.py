@@ -142,6 +142,14 @@ class ToyNaN(ToyEntropy):
         losses = super().compute_losses(batch)
         losses["unsup.loss_entropy"] = losses["unsup.loss_entropy"] * float("nan")
         return losses
+
+@register_method("toy_badkey", description="toy: a loss key without 'loss'", paper="none",
+                 config=__file__.replace(".py", "_badkey_config.py"))
+class ToyBadKey(ToyEntropy):
+    def compute_losses(self, batch):
+        losses = super().compute_losses(batch)
+        losses["unsup.entropy"] = losses.pop("unsup.loss_entropy")
+        return losses
 '''
 
 
@@ -153,6 +161,7 @@ def toy_plugin(tmp_path) -> Path:
         "model = dict(type='ToyEntropy', weight=0.25)\n"
         "train_dataloader = dict(dataset=dict(num_strong_views=0, mix_batch=False))\n")
     (tmp_path / "toy_method_nan_config.py").write_text("model = dict(type='ToyNaN')\n")
+    (tmp_path / "toy_method_badkey_config.py").write_text("model = dict(type='ToyBadKey')\n")
     return plugin
 
 
@@ -186,3 +195,28 @@ def test_nan_loss_stops_that_run_and_keeps_finished_results(toy_plugin, tmp_path
     assert "lower the learning rate" in result.stderr
     records = [json.loads(p.read_text()) for p in (results / "runs").glob("*.json")]
     assert [r["method"] for r in records] == ["supervised"]
+
+
+def test_failing_run_is_reported_and_the_others_and_the_leaderboard_survive(toy_plugin,
+                                                                          tmp_path):
+    results = tmp_path / "results"
+    result = cli("run", "--methods", "toy_badkey,supervised", "--plugins", str(toy_plugin),
+                 "--iters", "2", "--results-dir", str(results), "--work-dir",
+                 str(tmp_path / "work"))
+    assert result.returncode == 1
+    assert ("failed: ValueError: ToyBadKey returned the key 'unsup.entropy'; method outputs "
+            "must be named 'sup.loss_*' or 'unsup.loss_*'") in result.stderr
+    failure_log = tmp_path / "work" / "synthetic__1_8__toy_badkey__seed0" / "failure.log"
+    assert "Traceback" in failure_log.read_text()
+    records = [json.loads(p.read_text()) for p in (results / "runs").glob("*.json")]
+    assert [r["method"] for r in records] == ["supervised"]
+    assert "supervised" in result.stdout  # the leaderboard is still printed
+
+
+def test_incompatible_method_and_split_stop_before_anything_trains(tmp_path):
+    result = cli("run", "--methods", "supervised,meanteacher", "--split", "full", "--iters", "2",
+                 "--results-dir", str(tmp_path / "results"), "--work-dir", str(tmp_path / "w"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "(meanteacher synthetic/full seed 0)" in lines[0]
+    assert not (tmp_path / "results" / "runs").exists()

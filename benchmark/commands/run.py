@@ -86,12 +86,45 @@ def plan_runs(args: argparse.Namespace) -> list[RunSpec]:
             for s in splits for m in methods for k in seeds]
 
 
+def validate_plan(specs: list[RunSpec], work_root: Path) -> None:
+    """Compose every run's config before the first iteration trains.
+
+    A method that cannot run on a split, a missing config or checkpoint: all such problems
+    are reported together, before anything is trained.
+
+    Raises:
+        BenchmarkError: One line naming every run that cannot start and why.
+    """
+    from benchmark.runs.config_builder import build_config
+
+    problems: dict[str, list[str]] = {}
+    for spec in specs:
+        try:
+            build_config(spec, get_protocol(spec.protocol).data_root(), work_root / spec.run_id)
+        except BenchmarkError as err:
+            problems.setdefault(str(err), []).append(spec.label)
+    if problems:
+        raise BenchmarkError("; ".join(f"{message} ({', '.join(labels)})"
+                                       for message, labels in problems.items()))
+
+
+def _failure_log(spec: RunSpec, work_root: Path) -> Path:
+    """Write the current exception's traceback into the run's work dir and return the path."""
+    import traceback
+
+    path = Path(work_root) / spec.run_id / "failure.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(traceback.format_exc())
+    return path
+
+
 def run(args: argparse.Namespace) -> int:
     from benchmark.runs.executor import execute_run, find_done
     from benchmark.runs.leaderboard import render
     from benchmark.runs.record import load_records
 
     specs = plan_runs(args)
+    validate_plan(specs, args.work_dir)
     failures = []
     for number, spec in enumerate(specs, start=1):
         label = f"[{number}/{len(specs)}] {spec.label}"
@@ -104,13 +137,20 @@ def run(args: argparse.Namespace) -> int:
             print(f"{label}: stopped: {err}", file=sys.stderr)
             failures.append(spec)
             continue
+        except Exception as err:  # noqa: BLE001 - one failed run must not end the sweep
+            log = _failure_log(spec, args.work_dir)
+            first_line = (str(err).splitlines() or [""])[0]
+            print(f"{label}: failed: {type(err).__name__}: {first_line} (traceback: {log}; "
+                  f"MMEngine log under {log.parent}/)", file=sys.stderr)
+            failures.append(spec)
+            continue
         print(f"{label}: mIoU {record.miou:.2f} (best {record.best_miou:.2f} at iter "
               f"{record.best_iter}), {record.seconds_per_iter or float('nan'):.3f} s/it, "
               f"record {path}", file=sys.stderr)
     print(render(load_records(args.results_dir), args.results_dir))
     if failures:
         names = ", ".join(s.label for s in failures)
-        print(f"error: {len(failures)} run(s) stopped on a non-finite loss: {names}",
+        print(f"error: {len(failures)} run(s) failed or stopped (see above): {names}",
               file=sys.stderr)
         return 1
     return 0

@@ -53,6 +53,33 @@ class SemiBatch:
         return torch.stack([s.gt_sem_seg.data[0] for s in self.labeled_samples]).long()
 
 
+def check_loss_keys(losses: dict, owner: str) -> None:
+    """Reject loss keys MMEngine would silently mis-handle.
+
+    MMEngine sums every output whose key contains ``loss``: a ``sup.``/``unsup.`` key
+    without it would train nothing, a ``diag.`` key with it would be trained on, and a key
+    without the prefix would escape the protocol's unsupervised warm-up. MMSeg's own
+    ``*acc_seg`` accuracy scalar of the supervised loss is allowed.
+
+    Args:
+        losses: The method's output.
+        owner: Name of the method class, for the message.
+
+    Raises:
+        ValueError: Naming the first bad key and the rule.
+    """
+    for key in losses:
+        branch, _, name = key.partition(".")
+        # MMSeg's decode-head loss also returns its pixel accuracy ``acc_seg`` (logged)
+        good = (branch in ("sup", "unsup") and ("loss" in name or name.endswith("acc_seg"))) \
+            or (branch == "diag" and name and "loss" not in name)
+        if not good:
+            raise ValueError(
+                f"{owner} returned the key '{key}'; method outputs must be named "
+                "'sup.loss_*' or 'unsup.loss_*' (summed into the training loss) or 'diag.*' "
+                "without 'loss' (logged only)")
+
+
 class SemiSegmentor(BaseSegmentor):
     """Base of all method plugins: student, optional EMA teacher, routed prediction.
 
@@ -224,6 +251,14 @@ class SemiSegmentor(BaseSegmentor):
         warmup = self.unsup_warmup_ratio * self.max_train_iterations
         return min(1.0, (self.train_iteration + 1) / warmup)
 
+    def scale_unsupervised(self, losses: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Check the method's keys, then apply the unsupervised warm-up to ``unsup.*``."""
+        check_loss_keys(losses, type(self).__name__)
+        scale = self.unsup_weight_scale()
+        if scale == 1.0:
+            return losses
+        return {k: v * scale if k.startswith("unsup.") else v for k, v in losses.items()}
+
     def compute_losses(self, batch: SemiBatch) -> dict[str, Tensor]:
         """Return the method's losses; keys ``sup.loss_*`` / ``unsup.loss_*``.
 
@@ -251,11 +286,7 @@ class SemiSegmentor(BaseSegmentor):
             oracle_gt=hidden if self.uses_hidden_gt else None,
         )
         self._reported_labels = {}
-        losses = self.compute_losses(batch)
-        scale = self.unsup_weight_scale()
-        if scale != 1.0:
-            losses = {k: v * scale if k.startswith("unsup.") and "loss" in k else v
-                      for k, v in losses.items()}
+        losses = self.scale_unsupervised(self.compute_losses(batch))
         hidden_gt = hidden.get("unlabeled")
         for name, labels in self._reported_labels.items():
             if hidden_gt is not None:

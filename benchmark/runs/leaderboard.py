@@ -10,7 +10,6 @@ from tabulate import tabulate
 from benchmark.protocols import PROTOCOLS
 from benchmark.runs.record import RunRecord
 
-
 # --cfg-options that only locate data or tune loading speed (they never enter the config
 # hash), so they never name a leaderboard row.
 LOADING_OPTION_KEYS = ("num_workers", "persistent_workers", "data_root", "split_lists")

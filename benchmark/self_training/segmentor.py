@@ -86,9 +86,4 @@ class SelfTrainingSegmentor(SemiSegmentor):
             pseudo_samples=data_samples.get("pseudo_labeled"),
             round_index=self.current_round,
         )
-        losses = self.compute_losses(batch)
-        scale = self.unsup_weight_scale()
-        if scale != 1.0:
-            losses = {k: v * scale if k.startswith("unsup.") and "loss" in k else v
-                      for k, v in losses.items()}
-        return losses
+        return self.scale_unsupervised(self.compute_losses(batch))

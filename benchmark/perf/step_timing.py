@@ -8,6 +8,8 @@ does not blur the comparison. The median over steps is reported after warm-up.
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import statistics
 import time
 from dataclasses import dataclass
@@ -35,6 +37,40 @@ class StepTiming:
     mean_step: float
     data_per_batch: float
     steps: int
+    peak_memory_mb: float | None = None
+    memory_kind: str = ""
+
+
+def _reset_peak_memory() -> str:
+    """Reset the peak-memory counter of this process; return what will be measured.
+
+    CUDA: the caching allocator's peak. CPU: the resident-set high-water mark (``VmHWM``),
+    reset through ``/proc/self/clear_refs`` (Linux); "" when neither is available. Written
+    here because torch has no CPU peak-memory counter.
+    """
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+        return "cuda peak allocated"
+    gc.collect()
+    try:  # hand freed heap back to the OS, so an earlier method's memory does not count
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return ""
+    return "peak RSS"
+
+
+def _peak_memory_mb(kind: str) -> float | None:
+    if kind == "cuda peak allocated":
+        return torch.cuda.max_memory_allocated() / 2**20
+    if kind == "peak RSS":
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return None
 
 
 def time_training_steps(method: str, protocol: str = "synthetic", split: str = "1_8",
@@ -69,6 +105,7 @@ def time_training_steps(method: str, protocol: str = "synthetic", split: str = "
                                for j in range(batch_size)]) for i in range(steps + warmup)]
     data_per_batch = (time.perf_counter() - start) / len(batches)
 
+    memory_kind = _reset_peak_memory()
     model, optim_wrapper = build_quiet_trainer(cfg.model, cfg.optim_wrapper, seed)
     durations = []
     for i, batch in enumerate(batches):
@@ -77,16 +114,29 @@ def time_training_steps(method: str, protocol: str = "synthetic", split: str = "
         model.update_teacher(i)
         if i >= warmup:
             durations.append(time.perf_counter() - start)
+    peak = _peak_memory_mb(memory_kind)
+    del model, optim_wrapper
     return StepTiming(method, statistics.median(durations), statistics.mean(durations),
-                      data_per_batch, len(durations))
+                      data_per_batch, len(durations), peak, memory_kind)
 
 
 def format_step_timings(timings: list[StepTiming]) -> str:
-    """Table of step times with the ratio to the first method (the reference)."""
-    reference = timings[0].median_step
-    rows = [[t.method, f"{t.median_step * 1000:.1f}", f"{t.mean_step * 1000:.1f}",
-             f"{t.median_step / reference:.2f}x", f"{t.data_per_batch * 1000:.1f}"]
-            for t in timings]
-    headers = ["method", "median ms/step", "mean ms/step", f"vs {timings[0].method}",
-               "data ms/batch (separate)"]
+    """Table of step times and peak memory with ratios to the first method (the reference).
+
+    On CPU the peak is the process's resident set while the method trained (libraries and
+    cached batches included), so memory ratios understate the difference of the models.
+    """
+    reference = timings[0]
+    rows = []
+    for t in timings:
+        memory = ["-", "-"]
+        if t.peak_memory_mb is not None and reference.peak_memory_mb:
+            memory = [f"{t.peak_memory_mb:.0f}",
+                      f"{t.peak_memory_mb / reference.peak_memory_mb:.2f}x"]
+        rows.append([t.method, f"{t.median_step * 1000:.1f}", f"{t.mean_step * 1000:.1f}",
+                     f"{t.median_step / reference.median_step:.2f}x", *memory,
+                     f"{t.data_per_batch * 1000:.1f}"])
+    kind = reference.memory_kind or "peak memory"
+    headers = ["method", "median ms/step", "mean ms/step", f"vs {reference.method}",
+               f"{kind} MB", f"vs {reference.method}", "data ms/batch (separate)"]
     return tabulate(rows, headers=headers, tablefmt="github")

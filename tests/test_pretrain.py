@@ -166,3 +166,17 @@ def test_pretrain_command_prints_where_and_how(tmp_path):
     meta = json.loads(result.stdout)
     assert meta["recipe"] == {**meta["recipe"], **TINY_PRETRAIN}
     assert hashlib.sha256(open(meta["path"], "rb").read()).hexdigest() == meta["sha256"]
+
+
+def test_checkpoint_does_not_depend_on_the_callers_thread_count(tmp_path, monkeypatch):
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _weights(_build(tmp_path, monkeypatch, "one", iterations=6).path)
+        torch.set_num_threads(3)
+        three = _weights(_build(tmp_path, monkeypatch, "three", iterations=6).path)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.get_num_threads() == threads
+    for key in one:
+        assert torch.equal(one[key], three[key]), key

@@ -38,6 +38,9 @@ from benchmark.pretrain.recipe import (
 from benchmark.synthetic import SyntheticSpec, default_root, materialize
 
 CHECKPOINT_FILE = "backbone.pth"
+# Threads of the pretraining run on CPU, fixed so that the checkpoint (and with its
+# checksum every run's config hash) does not depend on the machine's core count.
+PRETRAIN_THREADS = 2
 META_FILE = "meta.json"
 
 
@@ -145,7 +148,14 @@ def _build(folder: Path, target: SyntheticSpec, data: SyntheticSpec, runner_cfg:
     tmp.mkdir(parents=True)
     try:
         runner = _build_runner(runner_cfg, data_root, tmp / "work", stream)
-        runner.train()
+        # a fixed thread count: CPU kernels split reductions by thread count, so only a fixed
+        # count gives the same bytes on machines with different numbers of cores
+        threads = torch.get_num_threads()
+        torch.set_num_threads(PRETRAIN_THREADS)
+        try:
+            runner.train()
+        finally:
+            torch.set_num_threads(threads)
         state = {k: v.detach().cpu().clone()
                  for k, v in runner.model.backbone.state_dict().items()}
         meta = {

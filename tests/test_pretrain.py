@@ -180,3 +180,15 @@ def test_checkpoint_does_not_depend_on_the_callers_thread_count(tmp_path, monkey
     assert torch.get_num_threads() == threads
     for key in one:
         assert torch.equal(one[key], three[key]), key
+
+
+def test_every_method_and_option_shares_the_protocols_checkpoint(tmp_path):
+    from tests.conftest import build_run_config
+
+    reference = build_run_config("supervised", tmp_path).pretrained_sha256
+    # a leaf that changes the preprocessor and a --cfg-options that changes the optimiser
+    # must neither rebuild nor change the backbone every method starts from
+    assert build_run_config("dars", tmp_path).pretrained_sha256 == reference
+    changed = build_run_config("supervised", tmp_path,
+                               **{"optim_wrapper.optimizer.momentum": 0.5})
+    assert changed.pretrained_sha256 == reference

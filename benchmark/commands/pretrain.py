@@ -23,19 +23,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmengine.config import Config
-
-    from benchmark.pretrain import ensure_pretrained_backbone, recipe_from_env
-    from benchmark.protocols import get_protocol, synthetic_spec
+    from benchmark.pretrain import builtin_backbone
+    from benchmark.protocols import get_protocol
 
     protocol = get_protocol("synthetic")
     if not protocol.base_config.is_file():
         raise BenchmarkError(f"protocol config {protocol.base_config} is missing")
-    import benchmark.plugins  # noqa: F401  (registers the datasets and transforms)
-
-    cfg = Config.fromfile(protocol.base_config)
-    found = ensure_pretrained_backbone(synthetic_spec(), cfg, recipe_from_env(),
-                                       stream=sys.stderr)
+    found = builtin_backbone(protocol, stream=sys.stderr)
     if args.json:
         print(json.dumps({"path": str(found.path), **found.meta}, indent=2))
         return 0

@@ -2,14 +2,15 @@
 
 Typical use::
 
-    from benchmark.pretrain import ensure_pretrained_backbone
+    from benchmark.pretrain import builtin_backbone
 
-    backbone = ensure_pretrained_backbone(benchmark_spec, protocol_cfg)  # built once
+    backbone = builtin_backbone(get_protocol("synthetic"))  # built once per machine
     backbone.path, backbone.sha256
 """
 
 from .backbone import (
     PretrainedBackbone,
+    builtin_backbone,
     ensure_pretrained_backbone,
     pretrained_root,
     verify_checkpoint,
@@ -19,6 +20,7 @@ from .recipe import PretrainRecipe, pretraining_classes, pretraining_spec, recip
 __all__ = [
     "PretrainRecipe",
     "PretrainedBackbone",
+    "builtin_backbone",
     "ensure_pretrained_backbone",
     "pretrained_root",
     "pretraining_classes",

@@ -135,6 +135,26 @@ def ensure_pretrained_backbone(target: SyntheticSpec, protocol_cfg, recipe: Pret
     return found
 
 
+def builtin_backbone(protocol, stream=sys.stderr) -> PretrainedBackbone:
+    """The backbone of the built-in ``protocol``, made from the protocol's own base config.
+
+    Never from a run's composed config: method leaves and ``--cfg-options`` change that
+    config, and they must neither rebuild nor change the checkpoint every method shares.
+
+    Args:
+        protocol: The built-in :class:`~benchmark.protocols.Protocol`.
+        stream: Where progress and cache messages go (None: silent).
+    """
+    from mmengine.config import Config
+
+    import benchmark.plugins  # noqa: F401  (registers the datasets and transforms)
+    from benchmark.pretrain.recipe import recipe_from_env
+    from benchmark.protocols import synthetic_spec
+
+    return ensure_pretrained_backbone(synthetic_spec(), Config.fromfile(protocol.base_config),
+                                      recipe_from_env(), stream)
+
+
 def _build(folder: Path, target: SyntheticSpec, data: SyntheticSpec, runner_cfg: dict,
            recipe: PretrainRecipe, key: str, stream) -> None:
     """Generate the pretraining set, train, and install ``folder`` atomically."""

@@ -113,10 +113,9 @@ def resolve_pretrained_backbone(cfg: Config, protocol) -> None:
         if not protocol.builtin:
             raise BenchmarkError(f"pretrained='generated' exists only for the built-in protocol, "
                                  f"not '{protocol.name}'; pass a checkpoint path")
-        from benchmark.pretrain import ensure_pretrained_backbone, recipe_from_env
-        from benchmark.protocols import synthetic_spec
+        from benchmark.pretrain import builtin_backbone
 
-        found = ensure_pretrained_backbone(synthetic_spec(), cfg, recipe_from_env())
+        found = builtin_backbone(protocol)
         path, sha256 = found.path, found.sha256
     else:
         from benchmark.pretrain.backbone import file_sha256

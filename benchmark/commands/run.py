@@ -86,26 +86,30 @@ def plan_runs(args: argparse.Namespace) -> list[RunSpec]:
             for s in splits for m in methods for k in seeds]
 
 
-def validate_plan(specs: list[RunSpec], work_root: Path) -> None:
+def validate_plan(specs: list[RunSpec], work_root: Path) -> list:
     """Compose every run's config before the first iteration trains.
 
     A method that cannot run on a split, a missing config or checkpoint: all such problems
     are reported together, before anything is trained.
 
+    Returns:
+        The composed configs, in the order of ``specs``.
+
     Raises:
         BenchmarkError: One line naming every run that cannot start and why.
     """
-    from benchmark.runs.config_builder import build_config
+    from benchmark.runs.executor import compose_config
 
-    problems: dict[str, list[str]] = {}
+    configs, problems = [], {}
     for spec in specs:
         try:
-            build_config(spec, get_protocol(spec.protocol).data_root(), work_root / spec.run_id)
+            configs.append(compose_config(spec, work_root))
         except BenchmarkError as err:
             problems.setdefault(str(err), []).append(spec.label)
     if problems:
         raise BenchmarkError("; ".join(f"{message} ({', '.join(labels)})"
                                        for message, labels in problems.items()))
+    return configs
 
 
 def _failure_log(spec: RunSpec, work_root: Path) -> Path:
@@ -124,15 +128,16 @@ def run(args: argparse.Namespace) -> int:
     from benchmark.runs.record import load_records
 
     specs = plan_runs(args)
-    validate_plan(specs, args.work_dir)
+    configs = validate_plan(specs, args.work_dir)
     failures = []
-    for number, spec in enumerate(specs, start=1):
+    for number, (spec, cfg) in enumerate(zip(specs, configs), start=1):
         label = f"[{number}/{len(specs)}] {spec.label}"
-        if args.skip_done and find_done(spec, args.results_dir):
+        if args.skip_done and find_done(spec, args.results_dir, cfg):
             print(f"{label}: record exists, skipped", file=sys.stderr)
             continue
         try:
-            record, path = execute_run(spec, args.results_dir, args.work_dir, label, args.verbose)
+            record, path = execute_run(spec, args.results_dir, args.work_dir, label, args.verbose,
+                                       cfg)
         except NonFiniteLossError as err:
             print(f"{label}: stopped: {err}", file=sys.stderr)
             failures.append(spec)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import resource
 import sys
@@ -10,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from mmengine.config import Config
 from mmengine.dist import get_world_size
 from mmengine.runner import Runner
 
@@ -38,8 +40,14 @@ def _peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def compose_config(spec: RunSpec, work_root: Path) -> Config:
+    """The run's full config, with its work dir ``work_root/<run id>``."""
+    data_root = get_protocol(spec.protocol).data_root()
+    return build_config(spec, data_root, Path(work_root) / spec.run_id)
+
+
 def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = "",
-                verbose: bool = False) -> tuple[RunRecord, Path]:
+                verbose: bool = False, cfg: Config | None = None) -> tuple[RunRecord, Path]:
     """Train, evaluate and record one run.
 
     Args:
@@ -48,15 +56,15 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
         work_root: Parent of the run's work dir (checkpoints, MMEngine logs).
         label: Prefix of the progress line.
         verbose: Show MMEngine's own log on the console.
+        cfg: The run's config from :func:`compose_config` (not modified), if already
+            composed; else it is composed here.
 
     Returns:
         The record and the path it was written to.
     """
     start = time.perf_counter()
-    protocol = get_protocol(spec.protocol)
-    data_root = protocol.data_root()
-    work_dir = Path(work_root) / spec.run_id
-    cfg = build_config(spec, data_root, work_dir)
+    cfg = copy.deepcopy(cfg) if cfg is not None else compose_config(spec, work_root)
+    work_dir = Path(cfg.work_dir)
     experiment_hash = config_hash(cfg)  # before the runtime-only entries below
     cfg.experiment_name = f"{spec.run_id}_{datetime.now():%Y%m%d_%H%M%S}"
     if torch.cuda.is_available():
@@ -115,9 +123,12 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
 
 
 
-def find_done(spec: RunSpec, results_dir: Path) -> Path | None:
-    """Return the record of ``spec`` with the same config hash, if it exists."""
-    data_root = get_protocol(spec.protocol).data_root()
-    cfg = build_config(spec, data_root, Path(results_dir) / "unused")
+def find_done(spec: RunSpec, results_dir: Path, cfg: Config | None = None) -> Path | None:
+    """Return the record of ``spec`` with the same config hash, if it exists.
+
+    ``cfg`` is the run's composed config, if already built (the hash ignores the work dir).
+    """
+    if cfg is None:
+        cfg = compose_config(spec, Path(results_dir) / "unused")
     path = Path(results_dir) / "runs" / f"{spec.run_id}__{config_hash(cfg)[:8]}.json"
     return path if path.is_file() else None

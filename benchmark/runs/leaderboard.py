@@ -8,17 +8,18 @@ import pandas as pd
 from tabulate import tabulate
 
 from benchmark.protocols import PROTOCOLS
+from benchmark.runs.config_builder import NON_EXPERIMENTAL_KEYS
 from benchmark.runs.record import RunRecord
-
-# --cfg-options that only locate data or tune loading speed (they never enter the config
-# hash), so they never name a leaderboard row.
-LOADING_OPTION_KEYS = ("num_workers", "persistent_workers", "data_root", "split_lists")
 
 
 def experimental_options(cfg_options: dict) -> str:
-    """The ``--cfg-options`` of a record that change results, as ``key=value`` text."""
+    """The ``--cfg-options`` of a record that change results, as ``key=value`` text.
+
+    Options on the keys the config hash leaves out (data location, loader speed) never
+    name a leaderboard row.
+    """
     return " ".join(f"{k}={v}" for k, v in sorted(cfg_options.items())
-                    if k.rsplit(".", 1)[-1] not in LOADING_OPTION_KEYS)
+                    if k.rsplit(".", 1)[-1] not in NON_EXPERIMENTAL_KEYS)
 
 
 def records_frame(records: list[RunRecord]) -> pd.DataFrame:

@@ -76,8 +76,7 @@ def file_sha256(path: Path) -> str:
 def verify_checkpoint(folder: Path) -> PretrainedBackbone | None:
     """Return the cached checkpoint in ``folder`` if complete and intact, else None.
 
-    Raises:
-        BenchmarkError: Never; a corrupt cache is reported by the caller and rebuilt.
+    A missing, incomplete or corrupt cache gives None; the caller rebuilds it.
     """
     try:
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))

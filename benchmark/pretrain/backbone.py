@@ -278,7 +278,7 @@ def _build_runner(runner_cfg: dict, data_root: Path, work_dir: Path, stream):
 
     from benchmark.engine import RunProgressHook
 
-    cfg = Config(copy.deepcopy(runner_cfg))
+    cfg = Config(copy.deepcopy(runner_cfg), format_python_code=False)  # no 3 s yapf pass per dump
     cfg.train_dataloader.dataset.update(
         split_lists=[str(data_root / "splits" / "train.txt")], data_root=str(data_root))
     cfg.work_dir = str(work_dir)

@@ -220,3 +220,33 @@ def test_incompatible_method_and_split_stop_before_anything_trains(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "(meanteacher synthetic/full seed 0)" in lines[0]
     assert not (tmp_path / "results" / "runs").exists()
+
+
+def test_side_by_side_runs_load_plugins_report_failures_and_write_records(toy_plugin, tmp_path):
+    results = tmp_path / "results"
+    result = cli("run", "--methods", "toy_badkey,supervised,toy_entropy", "--plugins",
+                 str(toy_plugin), "--iters", "2", "--jobs", "2", "--results-dir", str(results),
+                 "--work-dir", str(tmp_path / "work"))
+    assert result.returncode == 1
+    assert "training 3 runs, 2 at a time" in result.stderr
+    assert ("toy_badkey synthetic/1_8 seed 0: failed: ValueError: ToyBadKey returned"
+            in result.stderr)
+    assert "\r" not in result.stderr  # full progress lines: two runs share the console
+    records = [json.loads(p.read_text()) for p in (results / "runs").glob("*.json")]
+    assert sorted(r["method"] for r in records) == ["supervised", "toy_entropy"]
+    assert "toy_entropy" in result.stdout and "supervised" in result.stdout
+
+
+def test_jobs_below_one_is_an_input_error(tmp_path):
+    result = cli("run", "--methods", "supervised", "--jobs", "0", "--results-dir",
+                 str(tmp_path / "results"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: --jobs must be at least 1, got 0"
+
+
+@pytest.mark.parametrize(("cores", "jobs", "threads"), [(2, 2, 1), (2, 1, 2), (8, 3, 2), (2, 4, 1)])
+def test_side_by_side_runs_share_the_cores(monkeypatch, cores, jobs, threads):
+    from benchmark.runs import sweep
+
+    monkeypatch.setattr(sweep, "available_cores", lambda: cores)
+    assert sweep.threads_per_run(jobs) == threads

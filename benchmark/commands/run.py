@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmark.errors import BenchmarkError, NonFiniteLossError
+from benchmark.errors import BenchmarkError
 from benchmark.protocols import DEFAULT_PROTOCOL, get_protocol, protocol_for_split
 from benchmark.registry import get_method, load_plugins
 from benchmark.runs.spec import RunSpec
@@ -19,7 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Train each (method, split, seed) in sequence with MMEngine's Runner, "
         "evaluate it with the protocol's evaluation, write one JSON record per run to "
         "RESULTS_DIR/runs/, then print and write the leaderboards (Markdown + CSV) in "
-        "RESULTS_DIR. Finished records are kept if a later run fails.",
+        "RESULTS_DIR. Finished records are kept if a later run fails; a failed run is "
+        "reported with its log and the others go on.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--methods", required=True,
@@ -42,6 +43,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="comma-separated external plugin modules or .py files")
     parser.add_argument("--skip-done", action="store_true",
                         help="skip runs whose record already exists with the same config")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs trained side by side, each in its own process with an "
+                        "equal share of the CPU cores (OMP_NUM_THREADS, if set, wins); on 2 "
+                        "cores 2 jobs of 1 thread finish a sweep sooner than 1 job of 2")
     parser.add_argument("--verbose", action="store_true", help="show MMEngine's log")
     return parser
 
@@ -69,9 +74,13 @@ def parse_seeds(text: str) -> list[int]:
         raise BenchmarkError(f"--seeds expects comma-separated integers, got '{text}'") from err
 
 
+def _plugin_list(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
 def plan_runs(args: argparse.Namespace) -> list[RunSpec]:
     """Validate the request and return the runs in execution order."""
-    load_plugins([p for p in args.plugins.split(",") if p.strip()])
+    load_plugins(_plugin_list(args.plugins))
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods:
         raise BenchmarkError("--methods is empty; see `python -m benchmark list`")
@@ -112,47 +121,28 @@ def validate_plan(specs: list[RunSpec], work_root: Path) -> list:
     return configs
 
 
-def _failure_log(spec: RunSpec, work_root: Path) -> Path:
-    """Write the current exception's traceback into the run's work dir and return the path."""
-    import traceback
-
-    path = Path(work_root) / spec.run_id / "failure.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(traceback.format_exc())
-    return path
-
-
 def run(args: argparse.Namespace) -> int:
-    from benchmark.runs.executor import execute_run, find_done
+    from benchmark.runs.executor import find_done
     from benchmark.runs.leaderboard import render
     from benchmark.runs.record import load_records
+    from benchmark.runs.sweep import SweepOptions, execute_sweep
 
     specs = plan_runs(args)
+    if args.jobs < 1:
+        raise BenchmarkError(f"--jobs must be at least 1, got {args.jobs}")
     configs = validate_plan(specs, args.work_dir)
-    failures = []
+    pending = []
     for number, (spec, cfg) in enumerate(zip(specs, configs), start=1):
         label = f"[{number}/{len(specs)}] {spec.label}"
         if args.skip_done and find_done(spec, args.results_dir, cfg):
             print(f"{label}: record exists, skipped", file=sys.stderr)
-            continue
-        try:
-            record, path = execute_run(spec, args.results_dir, args.work_dir, label, args.verbose,
-                                       cfg)
-        except NonFiniteLossError as err:
-            print(f"{label}: stopped: {err}", file=sys.stderr)
-            failures.append(spec)
-            continue
-        except Exception as err:  # noqa: BLE001 - one failed run must not end the sweep
-            log = _failure_log(spec, args.work_dir)
-            first_line = (str(err).splitlines() or [""])[0]
-            print(f"{label}: failed: {type(err).__name__}: {first_line} (traceback: {log}; "
-                  f"MMEngine log under {log.parent}/)", file=sys.stderr)
-            failures.append(spec)
-            continue
-        print(f"{label}: mIoU {record.miou:.2f} (best {record.best_miou:.2f} at iter "
-              f"{record.best_iter}), {record.seconds_per_iter or float('nan'):.3f} s/it, "
-              f"record {path}", file=sys.stderr)
+        else:
+            pending.append((spec, cfg, label))
+    options = SweepOptions(results_dir=args.results_dir, work_root=args.work_dir,
+                           verbose=args.verbose, plugins=tuple(_plugin_list(args.plugins)))
+    outcomes = execute_sweep(pending, options, jobs=args.jobs)
     print(render(load_records(args.results_dir), args.results_dir))
+    failures = [o.spec for o in outcomes if o.status in ("failed", "stopped")]
     if failures:
         names = ", ".join(s.label for s in failures)
         print(f"error: {len(failures)} run(s) failed or stopped (see above): {names}",

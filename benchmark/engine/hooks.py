@@ -98,14 +98,17 @@ class RunProgressHook(Hook):
         interval: Iterations between updates.
         warmup: Iterations excluded from the seconds-per-iteration measurement.
         stream: Where to write (default stderr); None disables the display.
+        updates: If set, write this many full lines over the schedule instead of one line
+            redrawn every ``interval`` iterations (for several runs sharing one console).
     """
 
     priority = "LOW"
 
     def __init__(self, label: str = "", interval: int = 10, warmup: int = 2,
-                 stream=sys.stderr) -> None:
+                 stream=sys.stderr, updates: int | None = None) -> None:
         self.label = label
         self.interval = interval
+        self.updates = updates
         self.warmup = warmup
         self.stream = stream
         self.seconds_per_iter: float | None = None
@@ -122,6 +125,8 @@ class RunProgressHook(Hook):
 
     def before_train(self, runner) -> None:
         self._start = time.perf_counter()
+        if self.updates:
+            self.interval = max(1, runner.max_iters // self.updates)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         done = runner.iter + 1
@@ -143,8 +148,9 @@ class RunProgressHook(Hook):
         if self.stream is not None and (done % self.interval == 0 or done == total):
             per_iter = self.seconds_per_iter or (now - self._start) / done
             eta = _format_seconds(per_iter * (total - done))
-            line = (f"\r{self.label} iter {done}/{total} loss {self._last_loss:.4f} "
-                    f"{per_iter:.3f} s/it ETA {eta}   ")
+            line = (f"{self.label} iter {done}/{total} loss {self._last_loss:.4f} "
+                    f"{per_iter:.3f} s/it ETA {eta}")
+            line = f"{line}\n" if self.updates else f"\r{line}   "
             self.stream.write(line)
             self.stream.flush()
 
@@ -156,7 +162,8 @@ class RunProgressHook(Hook):
         if metrics:
             self.val_history.append({"iter": runner.iter, **metrics})
             if self.stream is not None:
-                self.stream.write(f"\n{self.label} val at iter {runner.iter}: "
+                start_line = "" if self.updates else "\n"  # end the redrawn progress line
+                self.stream.write(f"{start_line}{self.label} val at iter {runner.iter}: "
                                   f"mIoU {metrics.get('mIoU', float('nan')):.2f}\n")
                 self.stream.flush()
 
@@ -164,6 +171,6 @@ class RunProgressHook(Hook):
         self.train_seconds = time.perf_counter() - self._start
         self.diagnostics = {k[len("diag."):]: self._diag_sums[k] / self._diag_counts[k]
                             for k in self._diag_sums}
-        if self.stream is not None:
+        if self.stream is not None and not self.updates:
             self.stream.write("\n")
             self.stream.flush()

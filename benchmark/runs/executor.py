@@ -27,11 +27,20 @@ def _quiet_console(runner: Runner) -> None:
     """After the Runner is built at log level WARNING: file log back to INFO, console stays.
 
     MMEngine's full training log then goes to the work dir's file while the console
-    shows only warnings and the progress line (``--verbose`` shows everything).
+    shows only warnings and the progress line (``--verbose`` shows everything). The
+    optimiser's one warning per frozen teacher parameter (about a hundred lines for every
+    EMA method, expected: the teacher is updated by EMA, not by the optimiser) stays in the
+    file log only.
     """
     for handler in runner.logger.handlers:
         if isinstance(handler, logging.FileHandler):
             handler.setLevel(logging.INFO)
+        else:
+            handler.addFilter(_drop_frozen_parameter_warnings)
+
+
+def _drop_frozen_parameter_warnings(record: logging.LogRecord) -> bool:
+    return "is skipped since its requires_grad=False" not in record.getMessage()
 
 
 def _peak_memory_mb() -> float:
@@ -47,7 +56,8 @@ def compose_config(spec: RunSpec, work_root: Path) -> Config:
 
 
 def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = "",
-                verbose: bool = False, cfg: Config | None = None) -> tuple[RunRecord, Path]:
+                verbose: bool = False, cfg: Config | None = None,
+                progress_lines: int | None = None) -> tuple[RunRecord, Path]:
     """Train, evaluate and record one run.
 
     Args:
@@ -58,6 +68,8 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
         verbose: Show MMEngine's own log on the console.
         cfg: The run's config from :func:`compose_config` (not modified), if already
             composed; else it is composed here.
+        progress_lines: Report progress as this many full lines instead of one redrawn
+            line (runs side by side share the console).
 
     Returns:
         The record and the path it was written to.
@@ -75,7 +87,8 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
     runner = Runner.from_cfg(cfg)
     if not verbose:
         _quiet_console(runner)
-    progress = RunProgressHook(label=label or spec.label, stream=sys.stderr)
+    progress = RunProgressHook(label=label or spec.label, stream=sys.stderr,
+                               updates=progress_lines)
     runner.register_hook(progress)
     runner.train()
 
@@ -120,7 +133,6 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
         ema=model.ema_policy(),
     )
     return record, record.save(results_dir)
-
 
 
 def find_done(spec: RunSpec, results_dir: Path, cfg: Config | None = None) -> Path | None:

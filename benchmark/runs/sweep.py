@@ -1,0 +1,151 @@
+"""Execute a planned sweep: runs one after another, or several side by side.
+
+Side-by-side runs are separate processes (``spawn``: a fresh interpreter per run, so no
+run inherits another's RNG, thread pool or registry state), each limited to its share of
+the CPU cores. The standard library's ``ProcessPoolExecutor`` does the scheduling; what it
+lacks is the per-run thread budget and the failure bookkeeping, written here.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmengine.config import Config
+
+from benchmark.errors import NonFiniteLossError
+from benchmark.runs.spec import RunSpec
+
+#: Full progress lines per run when several runs share the console.
+PARALLEL_PROGRESS_LINES = 10
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How one run of a sweep ended.
+
+    Attributes:
+        spec: The run.
+        status: ``done``, ``skipped`` (record exists), ``stopped`` (non-finite loss) or
+            ``failed`` (any other exception; its traceback is in ``work_dir/failure.log``).
+        message: One line for the console, prefixed with the run's label.
+    """
+
+    spec: RunSpec
+    status: str
+    message: str
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """Where a sweep writes and how it shows progress (shared by every run)."""
+
+    results_dir: Path
+    work_root: Path
+    verbose: bool = False
+    plugins: tuple[str, ...] = ()
+
+
+def available_cores() -> int:
+    """CPU cores this process may use (affinity mask, else ``os.cpu_count``)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def threads_per_run(jobs: int) -> int:
+    """Intra-op threads for each of ``jobs`` side-by-side runs: an equal share of the cores."""
+    return max(1, available_cores() // jobs)
+
+
+def attempt_run(spec: RunSpec, cfg: Config, options: SweepOptions, label: str,
+                progress_lines: int | None = None) -> RunOutcome:
+    """Train, evaluate and record one run; never raises for a failure of the run itself."""
+    from benchmark.runs.executor import execute_run
+
+    try:
+        record, path = execute_run(spec, options.results_dir, options.work_root, label,
+                                   options.verbose, cfg, progress_lines=progress_lines)
+    except NonFiniteLossError as err:
+        return RunOutcome(spec, "stopped", f"{label}: stopped: {err}")
+    except Exception as err:  # noqa: BLE001 - one failed run must not end the sweep
+        log = Path(cfg.work_dir) / "failure.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(traceback.format_exc())
+        first_line = (str(err).splitlines() or [""])[0]
+        return RunOutcome(spec, "failed", f"{label}: failed: {type(err).__name__}: "
+                          f"{first_line} (traceback: {log}; MMEngine log under {log.parent}/)")
+    return RunOutcome(spec, "done", f"{label}: mIoU {record.miou:.2f} (best "
+                      f"{record.best_miou:.2f} at iter {record.best_iter}), "
+                      f"{record.seconds_per_iter or float('nan'):.3f} s/it, record {path}")
+
+
+def _attempt_in_worker(threads: int | None, spec: RunSpec, cfg: Config, options: SweepOptions,
+                       label: str) -> RunOutcome:
+    """Worker-process entry: the thread budget and the plugins, then :func:`attempt_run`.
+
+    The config arrives composed, so its ``custom_imports`` never run here: the registries
+    are filled by importing what they name.
+    """
+    import torch
+
+    import benchmark.plugins  # noqa: F401 - datasets, transforms, hooks, metric, methods
+    from benchmark.registry import load_plugins
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    load_plugins(list(options.plugins))
+    return attempt_run(spec, cfg, options, label, progress_lines=PARALLEL_PROGRESS_LINES)
+
+
+def _result_of(future, spec: RunSpec, label: str) -> RunOutcome:
+    """The worker's outcome, or a failure if the worker process itself died (e.g. killed)."""
+    try:
+        return future.result()
+    except Exception as err:  # noqa: BLE001 - e.g. BrokenProcessPool after an out-of-memory kill
+        return RunOutcome(spec, "failed", f"{label}: failed: worker process ended: "
+                          f"{type(err).__name__}: {err}")
+
+
+def execute_sweep(runs: list[tuple[RunSpec, Config, str]], options: SweepOptions,
+                  jobs: int = 1, stream=sys.stderr) -> list[RunOutcome]:
+    """Execute ``runs`` (spec, composed config, label) and report each as it ends.
+
+    Args:
+        runs: The runs to train, in order of submission.
+        options: Output locations and console settings shared by every run.
+        jobs: Runs trained at the same time. 1 trains in this process; more start one
+            worker process per run, each with ``threads_per_run(jobs)`` threads unless
+            ``OMP_NUM_THREADS`` is set.
+        stream: Where the one-line outcome of each run is written.
+
+    Returns:
+        The outcomes, in the order the runs ended.
+    """
+    outcomes = []
+    if jobs <= 1 or len(runs) <= 1:
+        for spec, cfg, label in runs:
+            outcomes.append(attempt_run(spec, cfg, options, label))
+            print(outcomes[-1].message, file=stream)
+        return outcomes
+    threads = None if os.environ.get("OMP_NUM_THREADS") else threads_per_run(jobs)
+    print(f"training {len(runs)} runs, {jobs} at a time"
+          f"{f', {threads} thread(s) each' if threads else ''}", file=stream)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context,
+                             max_tasks_per_child=1) as pool:
+        futures = {pool.submit(_attempt_in_worker, threads, spec, cfg, options, label):
+                   (spec, label) for spec, cfg, label in runs}
+        try:
+            for future in as_completed(futures):
+                outcomes.append(_result_of(future, *futures[future]))
+                print(outcomes[-1].message, file=stream)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return outcomes

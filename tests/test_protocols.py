@@ -133,3 +133,21 @@ def test_config_hash_tells_generated_datasets_apart(tmp_path, monkeypatch):
     # the seed and work dir are run-specific, not part of the hash
     again = build_config(RunSpec("supervised", "synthetic", "1_8", seed=3), root, tmp_path / "c")
     assert config_hash(again) == config_hash(cfg)
+
+
+def test_iters_option_composes_the_config_of_a_protocol_with_that_default(tmp_path):
+    import copy
+
+    from benchmark.runs.config_builder import config_hash, set_iterations
+    from tests.conftest import build_run_config
+
+    cfg = build_run_config("supervised", tmp_path)
+    longer = copy.deepcopy(cfg)
+    set_iterations(longer, 4000)
+    as_default = copy.deepcopy(cfg)
+    as_default.num_iters = 4000  # what a protocol file saying num_iters = 4000 composes to
+    as_default.train_cfg.max_iters = 4000
+    as_default.train_cfg.val_interval = 800
+    for scheduler in as_default.param_scheduler:
+        scheduler["end"] = 4000
+    assert config_hash(longer) == config_hash(as_default) != config_hash(cfg)

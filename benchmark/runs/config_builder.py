@@ -149,9 +149,15 @@ def _use_generated_classes(cfg: Config, data_root: Path) -> None:
 
 
 def set_iterations(cfg: Config, iters: int) -> None:
-    """Set the training length, the poly schedule's end and the validation interval."""
+    """Set the training length, the poly schedule's end and the validation interval.
+
+    The protocol's ``num_iters`` follows, so ``--iters N`` composes the same config (and
+    config hash) as a protocol whose default schedule is N.
+    """
     if iters < 1:
         raise BenchmarkError(f"--iters must be positive, got {iters}")
+    if "num_iters" in cfg:
+        cfg.num_iters = iters
     cfg.train_cfg.max_iters = iters
     cfg.train_cfg.val_interval = max(iters // 5, 1)
     for scheduler in cfg.param_scheduler:

@@ -237,11 +237,27 @@ def test_side_by_side_runs_load_plugins_report_failures_and_write_records(toy_pl
     assert "toy_entropy" in result.stdout and "supervised" in result.stdout
 
 
-def test_jobs_below_one_is_an_input_error(tmp_path):
-    result = cli("run", "--methods", "supervised", "--jobs", "0", "--results-dir",
+@pytest.mark.parametrize("jobs", ["0", "-1", "two"])
+def test_jobs_must_be_auto_or_positive(tmp_path, jobs):
+    result = cli("run", "--methods", "supervised", "--jobs", jobs, "--results-dir",
                  str(tmp_path / "results"))
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: --jobs must be at least 1, got 0"
+    assert result.stderr.strip() == (f"error: --jobs must be 'auto' or a positive integer, "
+                                     f"got '{jobs}'")
+
+
+@pytest.mark.parametrize(("cores", "runs", "cuda", "jobs"),
+                         [(2, 2, False, 2), (2, 1, False, 1), (2, 39, False, 2),
+                          (64, 39, False, 8), (8, 39, True, 1)])
+def test_auto_jobs_is_one_per_core_on_cpu_and_one_on_cuda(monkeypatch, cores, runs, cuda, jobs):
+    import torch
+
+    from benchmark.runs import sweep
+
+    monkeypatch.setattr(sweep, "available_cores", lambda: cores)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert sweep.resolve_jobs("auto", runs) == jobs
+    assert sweep.resolve_jobs("3", runs) == 3
 
 
 @pytest.mark.parametrize(("cores", "jobs", "threads"), [(2, 2, 1), (2, 1, 2), (8, 3, 2), (2, 4, 1)])

@@ -43,10 +43,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="comma-separated external plugin modules or .py files")
     parser.add_argument("--skip-done", action="store_true",
                         help="skip runs whose record already exists with the same config")
-    parser.add_argument("--jobs", type=int, default=1,
+    parser.add_argument("--jobs", default="auto",
                         help="runs trained side by side, each in its own process with an "
-                        "equal share of the CPU cores (OMP_NUM_THREADS, if set, wins); on 2 "
-                        "cores 2 jobs of 1 thread finish a sweep sooner than 1 job of 2")
+                        "equal share of the CPU cores (OMP_NUM_THREADS, if set, wins); 'auto' "
+                        "= one per core on CPU (at most 8), 1 on CUDA")
     parser.add_argument("--verbose", action="store_true", help="show MMEngine's log")
     return parser
 
@@ -125,11 +125,10 @@ def run(args: argparse.Namespace) -> int:
     from benchmark.runs.executor import find_done
     from benchmark.runs.leaderboard import render
     from benchmark.runs.record import load_records
-    from benchmark.runs.sweep import SweepOptions, execute_sweep
+    from benchmark.runs.sweep import SweepOptions, execute_sweep, resolve_jobs
 
     specs = plan_runs(args)
-    if args.jobs < 1:
-        raise BenchmarkError(f"--jobs must be at least 1, got {args.jobs}")
+    resolve_jobs(args.jobs, len(specs))  # a bad value stops before anything is composed
     configs = validate_plan(specs, args.work_dir)
     pending = []
     for number, (spec, cfg) in enumerate(zip(specs, configs), start=1):
@@ -140,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
             pending.append((spec, cfg, label))
     options = SweepOptions(results_dir=args.results_dir, work_root=args.work_dir,
                            verbose=args.verbose, plugins=tuple(_plugin_list(args.plugins)))
-    outcomes = execute_sweep(pending, options, jobs=args.jobs)
+    outcomes = execute_sweep(pending, options, jobs=resolve_jobs(args.jobs, len(pending)))
     print(render(load_records(args.results_dir), args.results_dir))
     failures = [o.spec for o in outcomes if o.status in ("failed", "stopped")]
     if failures:

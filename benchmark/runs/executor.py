@@ -131,6 +131,7 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
                         "checkpoint"),
                     "sha256": cfg.get("pretrained_sha256")},
         ema=model.ema_policy(),
+        threads=torch.get_num_threads(),
     )
     return record, record.save(results_dir)
 

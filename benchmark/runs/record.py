@@ -21,6 +21,8 @@ class RunRecord:
     the maximum over the periodic validations and is reported only as a labelled,
     separate column. ``pretrained`` names the backbone initialisation (source and SHA-256
     of the checkpoint); ``ema`` the teacher's EMA policy (None without a teacher).
+    ``threads`` is the intra-op thread count the run trained with (timings depend on it;
+    None in records older than the field).
     """
 
     protocol: str
@@ -52,6 +54,7 @@ class RunRecord:
     work_dir: str = ""
     pretrained: dict = field(default_factory=dict)
     ema: dict | None = None
+    threads: int | None = None
     record_version: int = RECORD_VERSION
 
     @property

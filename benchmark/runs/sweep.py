@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mmengine.config import Config
 
-from benchmark.errors import NonFiniteLossError
+from benchmark.errors import BenchmarkError, NonFiniteLossError
 from benchmark.runs.spec import RunSpec
 
 #: Full progress lines per run when several runs share the console.
@@ -56,6 +56,34 @@ def available_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+#: Most runs ``--jobs auto`` trains side by side on a CPU (memory: about 1-2 GB each).
+MAX_AUTO_JOBS = 8
+
+
+def resolve_jobs(text: str, num_runs: int) -> int:
+    """Runs to train side by side for ``--jobs`` (an integer, or ``auto``).
+
+    ``auto`` is 1 on a CUDA machine (runs would share one GPU) and otherwise one run per
+    core, at most ``MAX_AUTO_JOBS`` and at most ``num_runs``.
+
+    Raises:
+        BenchmarkError: If ``text`` is neither ``auto`` nor a positive integer.
+    """
+    import torch
+
+    if text == "auto":
+        if torch.cuda.is_available():
+            return 1
+        return max(1, min(num_runs, available_cores(), MAX_AUTO_JOBS))
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise BenchmarkError(f"--jobs must be 'auto' or a positive integer, got '{text}'")
+    return jobs
 
 
 def threads_per_run(jobs: int) -> int:

@@ -20,7 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "evaluate it with the protocol's evaluation, write one JSON record per run to "
         "RESULTS_DIR/runs/, then print and write the leaderboards (Markdown + CSV) in "
         "RESULTS_DIR. Finished records are kept if a later run fails; a failed run is "
-        "reported with its log and the others go on.",
+        "reported with its log and the others go on. An interrupted run (killed, crashed) "
+        "resumes from its last checkpoint when the same command runs again.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--methods", required=True,
@@ -47,6 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="runs trained side by side, each in its own process with an "
                         "equal share of the CPU cores (OMP_NUM_THREADS, if set, wins); 'auto' "
                         "= one per core on CPU (at most 8), 1 on CUDA")
+    parser.add_argument("--restart", action="store_true",
+                        help="train interrupted runs from iteration 0 (by default a run "
+                        "resumes from the checkpoint its interrupted attempt left)")
     parser.add_argument("--verbose", action="store_true", help="show MMEngine's log")
     return parser
 
@@ -138,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             pending.append((spec, cfg, label))
     options = SweepOptions(results_dir=args.results_dir, work_root=args.work_dir,
-                           verbose=args.verbose, plugins=tuple(_plugin_list(args.plugins)))
+                           verbose=args.verbose, plugins=tuple(_plugin_list(args.plugins)),
+                           restart=args.restart)
     outcomes = execute_sweep(pending, options, jobs=resolve_jobs(args.jobs, len(pending)))
     print(render(load_records(args.results_dir), args.results_dir))
     failures = [o.spec for o in outcomes if o.status in ("failed", "stopped")]

@@ -122,20 +122,37 @@ class RunProgressHook(Hook):
         self.val_history: list[dict] = []
         self._val_seconds = 0.0
         self._val_start = 0.0
+        self._first_iter = 0
+        self._earlier_train_seconds = 0.0  # of the processes before a resume
 
     def before_train(self, runner) -> None:
         self._start = time.perf_counter()
+        self._first_iter = runner.iter  # > 0 after a resume
         if self.updates:
             self.interval = max(1, runner.max_iters // self.updates)
 
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint["run_progress"] = {
+            "val_history": self.val_history, "diag_sums": self._diag_sums,
+            "diag_counts": self._diag_counts,
+            "train_seconds": self._earlier_train_seconds + time.perf_counter() - self._start}
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = checkpoint.get("run_progress", {})
+        self.val_history = list(state.get("val_history", []))
+        self._diag_sums = dict(state.get("diag_sums", {}))
+        self._diag_counts = dict(state.get("diag_counts", {}))
+        self._earlier_train_seconds = float(state.get("train_seconds", 0.0))
+
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         done = runner.iter + 1
+        done_here = done - self._first_iter  # iterations trained by this process
         now = time.perf_counter()
-        if done == self.warmup:
+        if done_here == self.warmup:
             self._timed_start = now
             self._val_seconds = 0.0
-        elif done > self.warmup:
-            self._timed_iters = done - self.warmup
+        elif done_here > self.warmup:
+            self._timed_iters = done_here - self.warmup
             training = now - self._timed_start - self._val_seconds
             self.seconds_per_iter = training / self._timed_iters
         for key, value in (outputs or {}).items():
@@ -146,7 +163,7 @@ class RunProgressHook(Hook):
             self._last_loss = _scalar(outputs["loss"])
         total = runner.max_iters
         if self.stream is not None and (done % self.interval == 0 or done == total):
-            per_iter = self.seconds_per_iter or (now - self._start) / done
+            per_iter = self.seconds_per_iter or (now - self._start) / done_here
             eta = _format_seconds(per_iter * (total - done))
             line = (f"{self.label} iter {done}/{total} loss {self._last_loss:.4f} "
                     f"{per_iter:.3f} s/it ETA {eta}")
@@ -168,7 +185,7 @@ class RunProgressHook(Hook):
                 self.stream.flush()
 
     def after_train(self, runner) -> None:
-        self.train_seconds = time.perf_counter() - self._start
+        self.train_seconds = self._earlier_train_seconds + time.perf_counter() - self._start
         self.diagnostics = {k[len("diag."):]: self._diag_sums[k] / self._diag_counts[k]
                             for k in self._diag_sums}
         if self.stream is not None and not self.updates:

@@ -20,7 +20,8 @@ from benchmark.protocols import FULL_SPLIT, get_protocol
 from benchmark.registry import get_method
 from benchmark.runs.spec import RunSpec
 
-RUN_SPECIFIC_KEYS = ("work_dir", "randomness", "experiment_name", "log_level")
+RUN_SPECIFIC_KEYS = ("work_dir", "randomness", "experiment_name", "log_level",
+                     "resume_interval")
 # Entries that locate data or tune loading speed; they never change results.
 NON_EXPERIMENTAL_KEYS = ("split_lists", "data_root", "metainfo", "num_workers",
                          "persistent_workers")

@@ -16,6 +16,12 @@ from mmengine.dist import get_world_size
 from mmengine.runner import Runner
 
 from benchmark.engine import RunProgressHook
+from benchmark.engine.resume import (
+    RandomStateHook,
+    ResumableRunner,
+    ResumeCheckpointHook,
+    resumable_checkpoint,
+)
 from benchmark.environment import device_info, git_commit, package_versions
 from benchmark.protocols import get_protocol
 from benchmark.runs.config_builder import build_config, config_hash
@@ -50,14 +56,38 @@ def _peak_memory_mb() -> float:
 
 
 def compose_config(spec: RunSpec, work_root: Path) -> Config:
-    """The run's full config, with its work dir ``work_root/<run id>``."""
+    """The run's full config, with its work dir ``work_root/<run id>__<config hash>``.
+
+    The hash in the folder name keeps a rerun with other options from overwriting the
+    checkpoints an older record points to, and lets an interrupted run find its own.
+    """
     data_root = get_protocol(spec.protocol).data_root()
-    return build_config(spec, data_root, Path(work_root) / spec.run_id)
+    cfg = build_config(spec, data_root, Path(work_root) / spec.run_id)
+    cfg.work_dir = str(Path(work_root) / f"{spec.run_id}__{config_hash(cfg)[:8]}")
+    return cfg
+
+
+def _resume_point(cfg: Config, label: str, restart: bool) -> int:
+    """Point ``cfg`` at the checkpoint an interrupted run left; return its iteration (or 0)."""
+    found = resumable_checkpoint(Path(cfg.work_dir))
+    if found is None or found[1] >= cfg.train_cfg.max_iters:
+        return 0
+    path, iteration = found
+    if restart:
+        print(f"{label}: --restart: ignoring the checkpoint at iteration {iteration}",
+              file=sys.stderr)
+        return 0
+    print(f"{label}: resuming from iteration {iteration} ({path}; --restart starts over)",
+          file=sys.stderr)
+    cfg.resume = True
+    cfg.load_from = str(path)
+    return iteration
 
 
 def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = "",
                 verbose: bool = False, cfg: Config | None = None,
-                progress_lines: int | None = None) -> tuple[RunRecord, Path]:
+                progress_lines: int | None = None,
+                restart: bool = False) -> tuple[RunRecord, Path]:
     """Train, evaluate and record one run.
 
     Args:
@@ -70,6 +100,8 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
             composed; else it is composed here.
         progress_lines: Report progress as this many full lines instead of one redrawn
             line (runs side by side share the console).
+        restart: Train from iteration 0 even if an interrupted run of the same config left
+            a checkpoint (by default the run resumes from it).
 
     Returns:
         The record and the path it was written to.
@@ -82,14 +114,17 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
 
+    resumed_from = _resume_point(cfg, label or spec.label, restart)
     if not verbose:
         cfg.log_level = "WARNING"
-    runner = Runner.from_cfg(cfg)
+    runner = ResumableRunner.from_cfg(cfg)
     if not verbose:
         _quiet_console(runner)
     progress = RunProgressHook(label=label or spec.label, stream=sys.stderr,
                                updates=progress_lines)
     runner.register_hook(progress)
+    runner.register_hook(RandomStateHook())
+    runner.register_hook(ResumeCheckpointHook(_checkpoint_interval(cfg)))
     runner.train()
 
     history = progress.val_history
@@ -132,8 +167,14 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
                     "sha256": cfg.get("pretrained_sha256")},
         ema=model.ema_policy(),
         threads=torch.get_num_threads(),
+        resumed_from=resumed_from,
     )
     return record, record.save(results_dir)
+
+
+def _checkpoint_interval(cfg: Config) -> int:
+    """Iterations between resume checkpoints: ``resume_interval`` if set, else validation's."""
+    return int(cfg.get("resume_interval") or cfg.train_cfg.get("val_interval") or 1000)
 
 
 def find_done(spec: RunSpec, results_dir: Path, cfg: Config | None = None) -> Path | None:

@@ -22,7 +22,8 @@ class RunRecord:
     separate column. ``pretrained`` names the backbone initialisation (source and SHA-256
     of the checkpoint); ``ema`` the teacher's EMA policy (None without a teacher).
     ``threads`` is the intra-op thread count the run trained with (timings depend on it;
-    None in records older than the field).
+    None in records older than the field). ``resumed_from`` is the iteration an
+    interrupted run was resumed from (0: trained in one go).
     """
 
     protocol: str
@@ -55,6 +56,7 @@ class RunRecord:
     pretrained: dict = field(default_factory=dict)
     ema: dict | None = None
     threads: int | None = None
+    resumed_from: int = 0
     record_version: int = RECORD_VERSION
 
     @property

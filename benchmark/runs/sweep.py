@@ -49,6 +49,7 @@ class SweepOptions:
     work_root: Path
     verbose: bool = False
     plugins: tuple[str, ...] = ()
+    restart: bool = False
 
 
 def available_cores() -> int:
@@ -98,7 +99,8 @@ def attempt_run(spec: RunSpec, cfg: Config, options: SweepOptions, label: str,
 
     try:
         record, path = execute_run(spec, options.results_dir, options.work_root, label,
-                                   options.verbose, cfg, progress_lines=progress_lines)
+                                   options.verbose, cfg, progress_lines=progress_lines,
+                                   restart=options.restart)
     except NonFiniteLossError as err:
         return RunOutcome(spec, "stopped", f"{label}: stopped: {err}")
     except Exception as err:  # noqa: BLE001 - one failed run must not end the sweep

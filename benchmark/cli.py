@@ -12,7 +12,7 @@ from typing import Sequence
 
 from benchmark.errors import BenchmarkError
 
-COMMANDS = ("run", "list", "table", "pretrain", "perf", "env")
+COMMANDS = ("run", "list", "table", "check-plugin", "pretrain", "perf", "env")
 
 DESCRIPTION = """\
 Benchmark suite for semi-supervised semantic segmentation.
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"benchmark.commands.{name}")
+        module = importlib.import_module(f"benchmark.commands.{name.replace('-', '_')}")
         sub = module.add_parser(subparsers)
         sub.set_defaults(handler=module.run)
     return parser
@@ -54,7 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except BenchmarkError as err:
-        print(f"error: {err}", file=sys.stderr)
+        # several problems (e.g. run's pre-flight) come one per line
+        for line in str(err).splitlines() or [""]:
+            print(f"error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; finished runs are kept in the results directory", file=sys.stderr)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.errors import BenchmarkError
-from benchmark.registry import CONFIG_ROOT
+from benchmark.paths import CONFIG_ROOT
 from benchmark.splits import SplitFiles
 
 SPLIT_LIST_ROOT = Path(__file__).resolve().parent / "split_lists"
@@ -158,7 +158,10 @@ def synthetic_spec():
         return tuple(as_tuples(v) for v in value) if isinstance(value, list) else value
 
     try:
-        return SyntheticSpec(**{k: as_tuples(v) for k, v in json.loads(text).items()})
+        fields = json.loads(text)
+        if not isinstance(fields, dict):
+            raise TypeError(f"got a JSON {type(fields).__name__}")
+        return SyntheticSpec(**{k: as_tuples(v) for k, v in fields.items()})
     except (ValueError, TypeError) as err:
         raise BenchmarkError(f"invalid SEMISEG_SYNTHETIC={text!r}: {err}; pass a JSON object "
                              "of SyntheticSpec fields") from err

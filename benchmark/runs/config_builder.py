@@ -3,7 +3,8 @@
 Composition order (later wins): the protocol's base config (model, data, schedule,
 evaluation), the method's leaf config, the leaf's ``protocol_overrides[<dataset>]``
 (``cityscapes`` applies to every Cityscapes protocol),
-the run's split files and seed, ``--iters``, and finally ``--cfg-options``.
+the run's split files and seed, ``--iters``, and finally ``--cfg-options`` (checked
+against the config composed so far, see :mod:`benchmark.runs.cfg_options`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from mmengine.config import Config
 from benchmark.errors import BenchmarkError
 from benchmark.protocols import FULL_SPLIT, get_protocol
 from benchmark.registry import get_method
+from benchmark.runs.cfg_options import option_problems, strip_new_key_markers
 from benchmark.runs.spec import RunSpec
 
 RUN_SPECIFIC_KEYS = ("work_dir", "randomness", "experiment_name", "log_level")
@@ -38,7 +40,9 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
         The MMEngine config.
 
     Raises:
-        BenchmarkError: If the method cannot run on the split or its config is missing.
+        BenchmarkError: If the method cannot run on the split, its config is missing or
+            ``spec.cfg_options`` name unknown keys or values of the wrong type (one line
+            per problem).
     """
     protocol = get_protocol(spec.protocol)
     method = get_method(spec.method)
@@ -63,6 +67,9 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
             f"config {method.config} builds '{cfg.model.type}' but method '{spec.method}' is "
             f"class '{method.cls.__name__}'; set model.type='{method.cls.__name__}' there"
         )
+    if method.source_sha256 is not None:
+        # an external plugin's code is part of the experiment (built-in code is not hashed)
+        cfg.plugin_sha256 = method.source_sha256
 
     files = protocol.split_files(spec.split, data_root)
     train_set = cfg.train_dataloader.dataset
@@ -89,7 +96,10 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
     cfg.randomness = dict(seed=spec.seed, deterministic=False)
     cfg.work_dir = str(work_dir)
     if spec.cfg_options:
-        cfg.merge_from_dict(spec.cfg_options)
+        problems = option_problems(cfg, spec.cfg_options, method.cls, spec.method)
+        if problems:
+            raise BenchmarkError("\n".join(problems))
+        cfg.merge_from_dict(strip_new_key_markers(spec.cfg_options))
     resolve_pretrained_backbone(cfg, protocol)
     return cfg
 

@@ -132,6 +132,7 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
                     "sha256": cfg.get("pretrained_sha256")},
         ema=model.ema_policy(),
         threads=torch.get_num_threads(),
+        plugin_sha256=cfg.get("plugin_sha256"),
     )
     return record, record.save(results_dir)
 

@@ -22,7 +22,8 @@ class RunRecord:
     separate column. ``pretrained`` names the backbone initialisation (source and SHA-256
     of the checkpoint); ``ema`` the teacher's EMA policy (None without a teacher).
     ``threads`` is the intra-op thread count the run trained with (timings depend on it;
-    None in records older than the field).
+    None in records older than the field). ``plugin_sha256`` is the source hash of an
+    external plugin (None for built-in methods).
     """
 
     protocol: str
@@ -55,6 +56,7 @@ class RunRecord:
     pretrained: dict = field(default_factory=dict)
     ema: dict | None = None
     threads: int | None = None
+    plugin_sha256: str | None = None
     record_version: int = RECORD_VERSION
 
     @property

@@ -122,12 +122,11 @@ def _attempt_in_worker(threads: int | None, spec: RunSpec, cfg: Config, options:
     """
     import torch
 
-    import benchmark.plugins  # noqa: F401 - datasets, transforms, hooks, metric, methods
-    from benchmark.registry import load_plugins
+    from benchmark.plugins import load_all
 
     if threads is not None:
         torch.set_num_threads(threads)
-    load_plugins(list(options.plugins))
+    load_all(options.plugins)
     return attempt_run(spec, cfg, options, label, progress_lines=PARALLEL_PROGRESS_LINES)
 
 

@@ -133,20 +133,17 @@ def register_method(
 def plugin_source_sha256(cls: type) -> str:
     """SHA-256 of the source a plugin class comes from.
 
-    A module inside a package hashes every ``.py`` file of its top-level package (paths and
-    contents, in sorted order); a stand-alone module (e.g. a file given to ``--plugins``)
-    hashes its file.
+    A stand-alone module (e.g. a file given to ``--plugins``): the SHA-256 of its file. A
+    module inside a package: the SHA-256 over every ``.py`` file of its top-level package
+    (relative path and content of each, in sorted order).
     """
-    module = sys.modules[cls.__module__]
+    module_file = Path(sys.modules[cls.__module__].__file__).resolve()
     top = sys.modules.get(cls.__module__.split(".")[0])
-    if "." in cls.__module__ and getattr(top, "__path__", None):
-        root = Path(top.__file__).resolve().parent
-        files = sorted(root.rglob("*.py"))
-    else:
-        root = Path(module.__file__).resolve().parent
-        files = [Path(module.__file__).resolve()]
+    if "." not in cls.__module__ or not getattr(top, "__path__", None):
+        return hashlib.sha256(module_file.read_bytes()).hexdigest()
+    root = Path(top.__file__).resolve().parent
     digest = hashlib.sha256()
-    for path in files:
+    for path in sorted(root.rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 

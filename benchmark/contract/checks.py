@@ -73,6 +73,8 @@ def check_unsupervised_loss_trains_student(info: MethodInfo, cfg: Config) -> Non
         return
     _require(bool(unsup), "the method trains on unlabeled data but returns no unsup.loss_*")
     total = sum(unsup)
+    _require(total.requires_grad, "the unsupervised loss does not reach the student "
+             "(computed under no_grad or from detached logits?)")
     total.backward()
     grads = [p.grad for p in model.student.parameters() if p.requires_grad]
     # the graph must reach the student (USB's no-grad student bug fails here); a threshold

@@ -213,15 +213,6 @@ def test_failing_run_is_reported_and_the_others_and_the_leaderboard_survive(toy_
     assert "supervised" in result.stdout  # the leaderboard is still printed
 
 
-def test_incompatible_method_and_split_stop_before_anything_trains(tmp_path):
-    result = cli("run", "--methods", "supervised,meanteacher", "--split", "full", "--iters", "2",
-                 "--results-dir", str(tmp_path / "results"), "--work-dir", str(tmp_path / "w"))
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "(meanteacher synthetic/full seed 0)" in lines[0]
-    assert not (tmp_path / "results" / "runs").exists()
-
-
 def test_side_by_side_runs_load_plugins_report_failures_and_write_records(toy_plugin, tmp_path):
     results = tmp_path / "results"
     result = cli("run", "--methods", "toy_badkey,supervised,toy_entropy", "--plugins",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 from mmengine.config import Config
@@ -61,8 +62,10 @@ def model_build_problem(cfg: Config, method: str) -> str | None:
     from mmseg.registry import MODELS
 
     try:
+        # the library's deprecation notices come again, in the run's log, when it trains
         with DefaultScope.overwrite_default_scope(cfg.get("default_scope", "mmseg")), \
-                torch.device("meta"):
+                torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             MODELS.build(cfg.model)
     except Exception as err:  # noqa: BLE001 - any constructor error is the user's to fix
         first_line = (str(err).splitlines() or [""])[0]

@@ -34,7 +34,6 @@ class Protocol:
         default_data_root: Dataset root when the variable is unset.
         builtin: True for the generated synthetic dataset (materialised on demand).
         full_lists: List files (relative to the split root) that make up split ``full``.
-        reference_batch: Labeled + unlabeled batch of the reference setting.
         dataset: Dataset family shared by protocol variants (``pascal``, ``cityscapes``);
             method leaves key their ``protocol_overrides`` by it.
     """
@@ -48,7 +47,6 @@ class Protocol:
     default_data_root: str = ""
     builtin: bool = False
     full_lists: tuple[str, ...] = ("train.txt",)
-    reference_batch: tuple[int, int] = (8, 8)
     dataset: str = ""
 
     @property

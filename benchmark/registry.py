@@ -62,7 +62,9 @@ def _own_hyperparameters(cls: type) -> dict:
     """Keyword defaults of the method's constructors, without the harness base's own.
 
     Parameters declared by library classes (the ``SemiSegmentor`` base, MMSeg, MMEngine,
-    torch) are left out; those of every method class in the hierarchy are kept.
+    torch) are left out, and so are those the class lists in ``unused_hyperparameters``
+    (inherited settings it never reads); those of every method class in the hierarchy are
+    kept.
     """
     library = ("benchmark.", "mmseg.", "mmengine.", "torch.")
     hyperparameters: dict = {}
@@ -72,7 +74,8 @@ def _own_hyperparameters(cls: type) -> dict:
         for name, param in inspect.signature(klass.__init__).parameters.items():
             if param.default is not inspect.Parameter.empty:
                 hyperparameters[name] = param.default
-    return hyperparameters
+    unused = getattr(cls, "unused_hyperparameters", ())
+    return {k: v for k, v in hyperparameters.items() if k not in unused}
 
 
 def register_method(

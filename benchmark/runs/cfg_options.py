@@ -119,7 +119,7 @@ def constructor_defaults(cls: type) -> dict:
     """Keyword parameters (with their defaults, ``None`` if required) of ``cls``'s constructors.
 
     Parameters of every class in the hierarchy count, since subclasses pass ``**kwargs``
-    on to their base.
+    on to their base, except those the class lists in ``unused_hyperparameters``.
     """
     defaults: dict = {}
     for klass in reversed(cls.__mro__):
@@ -129,6 +129,8 @@ def constructor_defaults(cls: type) -> dict:
             if name != "self" and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
                 empty = param.default is inspect.Parameter.empty
                 defaults[name] = None if empty else param.default
+    for name in getattr(cls, "unused_hyperparameters", ()):
+        defaults.pop(name, None)
     return defaults
 
 

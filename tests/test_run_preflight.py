@@ -88,7 +88,7 @@ CASES = {
          "fixmatch, meanteacher, random_noise, sop, supervised, u2pl, unimatch, "
          "unimatch_sop, upc",
          "--seeds expects integers >= 0, got '-2'",
-         "--jobs must be at least 1, got 0"]),
+         "--jobs must be 'auto' or a positive integer, got '0'"]),
 }
 
 
@@ -164,7 +164,7 @@ def test_per_method_options_reach_only_their_method(tmp_path):
 
     args = argparse.Namespace(
         methods="supervised,meanteacher", split="1_8", protocol=None, seeds="0", iters=2,
-        plugins="", jobs=1, cfg_options=["optim_wrapper.optimizer.lr=0.02",
+        plugins="", jobs="1", cfg_options=["optim_wrapper.optimizer.lr=0.02",
                                          "meanteacher:model.consistency_weight=5",
                                          "meanteacher:optim_wrapper.optimizer.lr=0.03"])
     specs = plan_runs(args)

@@ -8,6 +8,7 @@ external ones named in ``SEMISEG_PLUGINS``).
 import benchmark.data  # noqa: F401
 import benchmark.engine  # noqa: F401
 import benchmark.evaluation  # noqa: F401
+import benchmark.models  # noqa: F401
 from benchmark.registry import load_plugins
 
 load_plugins()

@@ -39,6 +39,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="checkpoints and MMEngine logs, one folder per run")
     parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
                         help="config overrides, e.g. optim_wrapper.optimizer.lr=0.02")
+    parser.add_argument("--backbone", default=None,
+                        help="r50, r101 or timm:<model>, the same for every method "
+                        "(default: the protocol's)")
+    parser.add_argument("--pretrained", default=None, metavar="PATH",
+                        help="backbone checkpoint, or 'none' for random init (default: the "
+                        "protocol's, e.g. pretrained/resnet101.pth)")
+    parser.add_argument("--data-root", default=None, metavar="DIR",
+                        help="dataset folder (default: the protocol's SEMISEG_*_ROOT variable)")
     parser.add_argument("--plugins", default="",
                         help="comma-separated external plugin modules or .py files")
     parser.add_argument("--skip-done", action="store_true",
@@ -86,12 +94,14 @@ def plan_runs(args: argparse.Namespace) -> list[RunSpec]:
         raise BenchmarkError("--methods is empty; see `python -m benchmark list`")
     for method in methods:
         get_method(method)
-    protocol = get_protocol(args.protocol) if args.protocol else protocol_for_split(args.split)
+    protocol = get_protocol(args.protocol, args.data_root) if args.protocol \
+        else protocol_for_split(args.split)
     splits = protocol.resolve_splits(args.split)
     seeds = parse_seeds(args.seeds)
     options = parse_cfg_options(args.cfg_options)
     return [RunSpec(method=m, protocol=protocol.name, split=s, seed=k, iters=args.iters,
-                    cfg_options=options)
+                    cfg_options=options, backbone=args.backbone, pretrained=args.pretrained,
+                    data_root=args.data_root)
             for s in splits for m in methods for k in seeds]
 
 

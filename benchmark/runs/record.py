@@ -23,6 +23,9 @@ class RunRecord:
     of the checkpoint); ``ema`` the teacher's EMA policy (None without a teacher).
     ``threads`` is the intra-op thread count the run trained with (timings depend on it;
     None in records older than the field).
+    ``backbone`` is the backbone choice and ``eval_mode`` how the evaluated network
+    predicts (``whole`` or ``slide <window>/<stride>``); records written before these
+    fields existed load with them empty.
     """
 
     protocol: str
@@ -55,6 +58,8 @@ class RunRecord:
     pretrained: dict = field(default_factory=dict)
     ema: dict | None = None
     threads: int | None = None
+    backbone: str = ""
+    eval_mode: str = ""
     record_version: int = RECORD_VERSION
 
     @property

@@ -29,6 +29,7 @@ class BackbonePreset:
         backbone: Backbone config (without ``norm_cfg``, which the protocol sets).
         c1_channels: Channels of the low-level (stride 4) feature.
         c4_channels: Channels of the last feature (output stride 16).
+        in_index: Index of that last feature in the backbone's outputs.
         weights_file: File name of its ImageNet checkpoint in the protocol's folder.
         weights: What that checkpoint is, for error messages.
     """
@@ -37,6 +38,7 @@ class BackbonePreset:
     backbone: dict = field(hash=False)
     c1_channels: int
     c4_channels: int
+    in_index: int
     weights_file: str
     weights: str
 
@@ -60,6 +62,7 @@ def backbone_preset(name: str) -> BackbonePreset:
                           style="pytorch", contract_dilation=True),
             c1_channels=64 * expansion,
             c4_channels=512 * expansion,
+            in_index=3,
             weights_file=f"resnet{depth}.pth" if deep else "resnet18_v1c.pth",
             weights=(f"ResNet-{depth} v1c ImageNet weights (resnet{depth}.pth, as UniMatch "
                      "and SOP use)" if deep else "ResNet-18 v1c ImageNet weights"),
@@ -72,6 +75,7 @@ def backbone_preset(name: str) -> BackbonePreset:
             backbone=dict(type="TimmBackbone", model_name=model_name),
             c1_channels=probe.channels[0],
             c4_channels=probe.channels[1],
+            in_index=1,
             weights_file=f"timm_{model_name.replace('/', '_')}.pth",
             weights=f"ImageNet weights of timm model '{model_name}' (its state_dict)",
         )
@@ -94,7 +98,7 @@ def apply_backbone(segmentor: dict, preset: BackbonePreset) -> None:
     head = segmentor["decode_head"]
     head["in_channels"] = preset.c4_channels
     head["c1_in_channels"] = preset.c1_channels
-    head["in_index"] = -1
+    head["in_index"] = preset.in_index
 
 
 @MODELS.register_module()

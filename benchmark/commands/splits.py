@@ -31,10 +31,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
-def partition_rows(protocol) -> list[list]:
-    """``[protocol, partition, labeled, unlabeled, status]`` for each partition."""
+def partition_rows(protocol, data_root: str | None = None) -> list[list]:
+    """``[protocol, partition, labeled, unlabeled, status]`` for each partition.
+
+    Args:
+        protocol: The protocol.
+        data_root: ``--data-root`` (where the folder protocol's lists are).
+    """
     shipped = not (protocol.builtin or protocol.layout == "folder")
-    root = SPLIT_LIST_ROOT if shipped else protocol.data_root(materialize=False)
+    root = SPLIT_LIST_ROOT if shipped else protocol.data_root(False, data_root)
     if protocol.builtin and not root.is_dir():
         return [[protocol.name, "(generated on first run)", "", "", "generated"]]
     rows = []
@@ -60,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         if protocol.layout == "folder" and not args.protocol:
             rows.append([name, "(pass --protocol folder --data-root DIR)", "", "", "user"])
             continue
-        rows.extend(partition_rows(protocol))
+        rows.extend(partition_rows(protocol, args.data_root))
     print(tabulate(rows, headers=["protocol", "partition", "labeled", "unlabeled", "checksum"],
                    tablefmt="simple"))
     bad = [f"{r[0]}/{r[1]}" for r in rows if r[4] not in ("valid", "generated", "user")]

@@ -51,7 +51,7 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
     Raises:
         BenchmarkError: If the method cannot run on the split or its config is missing.
     """
-    protocol = get_protocol(spec.protocol)
+    protocol = get_protocol(spec.protocol, data_root)
     method = get_method(spec.method)
     if not method.config.is_file():
         raise BenchmarkError(

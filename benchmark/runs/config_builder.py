@@ -32,7 +32,7 @@ from benchmark.runs.spec import RunSpec
 RUN_SPECIFIC_KEYS = ("work_dir", "randomness", "experiment_name", "log_level")
 # Entries that locate data or tune loading speed; they never change results.
 NON_EXPERIMENTAL_KEYS = ("split_lists", "data_root", "metainfo", "num_workers",
-                         "persistent_workers", "label_folder")
+                         "persistent_workers", "label_prefix")
 PRETRAINED_DIR_ENV = "SEMISEG_PRETRAINED_DIR"
 DEFAULT_PRETRAINED_DIR = "pretrained"
 
@@ -136,7 +136,7 @@ def _locate_labels(cfg: Config, layout: str, data_root: Path) -> None:
     for dataset in (train_set.labeled, train_set.get("unlabeled"), cfg.val_dataloader.dataset,
                     cfg.test_dataloader.dataset):
         if dataset is not None:
-            dataset.label_folder = folder
+            dataset.label_prefix = folder
 
 
 def resolve_pretrained_backbone(cfg: Config, protocol) -> None:

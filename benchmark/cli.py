@@ -12,7 +12,7 @@ from typing import Sequence
 
 from benchmark.errors import BenchmarkError
 
-COMMANDS = ("run", "list", "table", "check-plugin", "pretrain", "perf", "env")
+COMMANDS = ("run", "list", "splits", "table", "check-plugin", "pretrain", "perf", "env")
 
 DESCRIPTION = """\
 Benchmark suite for semi-supervised semantic segmentation.
@@ -21,6 +21,7 @@ Every method is a plugin over the same backbone, splits, schedule and evaluation
 (MMSegmentation 1.x + MMEngine). Typical use:
 
   python -m benchmark list                                  # methods and protocols
+  python -m benchmark splits                                # partitions, counts, checksums
   python -m benchmark run --methods supervised,meanteacher --split 1_8
   python -m benchmark table --results-dir results           # regenerate leaderboards
   python -m benchmark env                                   # versions, mmcv ops, device

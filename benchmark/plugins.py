@@ -12,6 +12,7 @@ from typing import Iterable
 import benchmark.data  # noqa: F401
 import benchmark.engine  # noqa: F401
 import benchmark.evaluation  # noqa: F401
+import benchmark.models  # noqa: F401
 import methods  # noqa: F401
 from benchmark.registry import load_plugins
 

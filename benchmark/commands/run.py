@@ -46,6 +46,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         "method) or unimatch:model.conf_thresh=0.9 (that method only); a key "
                         "must exist in the composed config or be a parameter of the method "
                         "(model.<param>), +KEY=VALUE adds a new key")
+    parser.add_argument("--backbone", default=None,
+                        help="r50, r101 or timm:<model>, the same for every method "
+                        "(default: the protocol's)")
+    parser.add_argument("--pretrained", default=None, metavar="PATH",
+                        help="backbone checkpoint, or 'none' for random init (default: the "
+                        "protocol's, e.g. pretrained/resnet101.pth)")
+    parser.add_argument("--data-root", default=None, metavar="DIR",
+                        help="dataset folder (default: the protocol's SEMISEG_*_ROOT variable)")
     parser.add_argument("--plugins", default="",
                         help="comma-separated external plugin modules or .py files")
     parser.add_argument("--skip-done", action="store_true",
@@ -113,10 +121,12 @@ def plan_runs(args: argparse.Namespace) -> list[RunSpec]:
     except BenchmarkError as err:
         problems.add(str(err))
     problems.raise_if_any()
-    protocol = get_protocol(args.protocol) if args.protocol else protocol_for_split(args.split)
+    protocol = get_protocol(args.protocol, args.data_root) if args.protocol \
+        else protocol_for_split(args.split)
     splits = protocol.resolve_splits(args.split)
     return [RunSpec(method=m, protocol=protocol.name, split=s, seed=k, iters=args.iters,
-                    cfg_options=options_for(options, m))
+                    cfg_options=options_for(options, m), backbone=args.backbone,
+                    pretrained=args.pretrained, data_root=args.data_root)
             for s in splits for m in methods for k in seeds]
 
 

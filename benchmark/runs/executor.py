@@ -19,6 +19,7 @@ from benchmark.engine import RunProgressHook
 from benchmark.environment import device_info, git_commit, package_versions
 from benchmark.protocols import get_protocol
 from benchmark.runs.config_builder import build_config, config_hash
+from benchmark.runs.protocol_settings import backbone_label, evaluation_mode
 from benchmark.runs.record import RunRecord
 from benchmark.runs.spec import RunSpec
 
@@ -51,7 +52,8 @@ def _peak_memory_mb() -> float:
 
 def compose_config(spec: RunSpec, work_root: Path) -> Config:
     """The run's full config, with its work dir ``work_root/<run id>``."""
-    data_root = get_protocol(spec.protocol).data_root()
+    protocol = get_protocol(spec.protocol, spec.data_root)
+    data_root = protocol.data_root(override=spec.data_root)
     return build_config(spec, data_root, Path(work_root) / spec.run_id)
 
 
@@ -133,6 +135,8 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
         ema=model.ema_policy(),
         threads=torch.get_num_threads(),
         plugin_sha256=cfg.get("plugin_sha256"),
+        backbone=backbone_label(cfg),
+        eval_mode=evaluation_mode(cfg),
     )
     return record, record.save(results_dir)
 

@@ -12,7 +12,7 @@ from typing import Sequence
 
 from benchmark.errors import BenchmarkError
 
-COMMANDS = ("run", "list", "table", "pretrain", "perf", "env")
+COMMANDS = ("run", "list", "table", "compare", "plot", "pretrain", "perf", "env")
 
 DESCRIPTION = """\
 Benchmark suite for semi-supervised semantic segmentation.
@@ -23,6 +23,8 @@ Every method is a plugin over the same backbone, splits, schedule and evaluation
   python -m benchmark list                                  # methods and protocols
   python -m benchmark run --methods supervised,meanteacher --split 1_8
   python -m benchmark table --results-dir results           # regenerate leaderboards
+  python -m benchmark compare unimatch supervised --split 1_8  # beyond seed noise?
+  python -m benchmark plot                                  # label efficiency, curves
   python -m benchmark env                                   # versions, mmcv ops, device
 """
 

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     cells = _cells(args, frame)
     if not cells:
         where = f" at split {args.split}" if args.split else ""
-        raise BenchmarkError(f"{args.a} and {args.b} have no runs on a common split{where}")
+        raise BenchmarkError(f"{args.a} and {args.b} were not both run on any split{where}")
     value = METRIC_COLUMNS[args.metric]
     label = "final mIoU" if args.metric == "final" else "best mIoU over validations"
     texts = []

@@ -67,7 +67,9 @@ def _long_form(summary: pd.DataFrame, best: pd.DataFrame,
             shared_seeds=versus.n if versus else None,
             vs_supervised={1: "above", -1: "below", 0: "within noise"}[versus.direction]
             if versus else ""))
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    frame["shared_seeds"] = frame["shared_seeds"].astype("Int64")
+    return frame
 
 
 def leaderboard_block(runs: pd.DataFrame, protocol: str, metric: str = "final") -> Block:

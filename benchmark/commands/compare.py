@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from benchmark.errors import BenchmarkError
 from benchmark.reporting.cells import METRIC_COLUMNS
 from benchmark.reporting.frame import ordered_splits, protocol_runs, records_frame, seed_values
 from benchmark.reporting.paired import PairedComparison, paired_comparison
-from benchmark.reporting.records import read_records
+from benchmark.reporting.records import read_records_reporting_problems
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -64,9 +63,7 @@ def _cells(args: argparse.Namespace, frame) -> list[tuple[str, str, object]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    records, problems = read_records(args.results_dir)
-    for problem in problems:
-        print(problem, file=sys.stderr)
+    records = read_records_reporting_problems(args.results_dir)
     frame = records_frame(records)
     if frame.empty:
         raise BenchmarkError(f"no usable run records in {args.results_dir}/runs")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from benchmark.errors import BenchmarkError
-from benchmark.reporting.records import read_records
+from benchmark.reporting.records import read_records_reporting_problems
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -28,9 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from benchmark.reporting.plots.report import write_plots
 
-    records, problems = read_records(args.results_dir)
-    for problem in problems:
-        print(problem, file=sys.stderr)
+    records = read_records_reporting_problems(args.results_dir)
     if not records:
         raise BenchmarkError(f"no usable run records in {args.results_dir}/runs")
     report = write_plots(records, args.results_dir, args.out or args.results_dir / "plots")

@@ -10,7 +10,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.protocols import PROTOCOLS
 from benchmark.reporting.formats import FORMATS, render_blocks
 from benchmark.reporting.readme import update_readme
-from benchmark.reporting.records import read_records
+from benchmark.reporting.records import read_records_reporting_problems
 from benchmark.reporting.report import protocol_blocks, record_protocols
 from benchmark.runs.leaderboard import render
 from benchmark.runs.record import RunRecord
@@ -58,9 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if not (args.results_dir / "runs").is_dir():
         raise BenchmarkError(f"no run records in {args.results_dir}/runs; run "
                              "`python -m benchmark run` first or pass --results-dir")
-    records, problems = read_records(args.results_dir)
-    for problem in problems:
-        print(problem, file=sys.stderr)
+    records = read_records_reporting_problems(args.results_dir)
     if args.update_readme is not None:
         if args.protocol is None:
             raise BenchmarkError("--update-readme needs --protocol (the block it replaces)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 from benchmark.runs.record import RunRecord
@@ -80,3 +81,11 @@ def read_records(results_dir: Path) -> tuple[list[RunRecord], list[str]]:
         except ValueError as err:
             problems.append(f"skipped run record {path.name}: {err}")
     return records, problems
+
+
+def read_records_reporting_problems(results_dir: Path) -> list[RunRecord]:
+    """:func:`read_records`, printing the line of each skipped file to stderr."""
+    records, problems = read_records(results_dir)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return records

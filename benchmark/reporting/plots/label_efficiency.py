@@ -6,7 +6,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from benchmark.reporting.frame import labeled_fraction, summarize
-from benchmark.reporting.plots.output import new_figure
+from benchmark.reporting.plots.output import label_axes, new_figure
 
 DODGE = 0.015  # log2 units between neighbouring series
 
@@ -43,11 +43,8 @@ def label_efficiency_figure(runs: pd.DataFrame, protocol: str) -> Figure:
     fractions = sorted(points.fraction.unique())
     axes.set_xscale("log", base=2)
     axes.set_xticks(fractions, [_fraction_text(f) for f in fractions])
-    axes.set_xlabel("labeled fraction")
-    axes.set_ylabel("mIoU (%), final checkpoint")
-    axes.set_title(f"{protocol}: label efficiency (mean ± std over seeds)")
-    axes.grid(True, alpha=0.3)
-    axes.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    label_axes(axes, "labeled fraction", "mIoU (%), final checkpoint",
+               f"{protocol}: label efficiency (mean ± std over seeds)")
     return figure
 
 

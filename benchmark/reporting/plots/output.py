@@ -31,6 +31,20 @@ def new_grid(width: float, height: float, nrows: int, ncols: int) -> tuple[Figur
     return figure, panels
 
 
+def label_axes(axes: Axes, xlabel: str, ylabel: str, title: str, legend_outside: bool = True,
+               grid: bool = True) -> None:
+    """Axis labels, title, a light grid and the legend (right of the axes by default)."""
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title, fontsize="medium" if legend_outside else "small")
+    if grid:
+        axes.grid(True, alpha=0.3)
+    if legend_outside:
+        axes.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    else:
+        axes.legend(fontsize="x-small")
+
+
 def save_figure(figure: Figure, out_dir: Path, stem: str) -> list[Path]:
     """Write ``<stem>.png`` and ``<stem>.svg`` into ``out_dir`` and return their paths.
 

@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from benchmark.reporting.class_table import class_frame
-from benchmark.reporting.plots.output import new_figure
+from benchmark.reporting.plots.output import label_axes, new_figure
 
 
 def per_class_figure(runs: pd.DataFrame, protocol: str, split: str) -> Figure:
@@ -34,7 +34,6 @@ def per_class_figure(runs: pd.DataFrame, protocol: str, split: str) -> Figure:
         axes.bar(positions + (k - (len(rows) - 1) / 2) * width, cells["mean"].fillna(0.0),
                  width, yerr=cells["std"].fillna(0.0), label=row, capsize=2)
     axes.set_xticks(positions, classes)
-    axes.set_ylabel("IoU (%), final checkpoint")
-    axes.set_title(f"{protocol} {split}: IoU per class (mean ± std over seeds)")
-    axes.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    label_axes(axes, "class", "IoU (%), final checkpoint",
+               f"{protocol} {split}: IoU per class (mean ± std over seeds)", grid=False)
     return figure

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 from matplotlib.figure import Figure
 
-from benchmark.reporting.plots.output import new_figure, new_grid
+from benchmark.reporting.plots.output import label_axes, new_figure, new_grid
 
 DIAGNOSTICS = {"diag.pseudo_label_acc": "pseudo-label accuracy",
                "diag.changed_fraction": "fraction of pseudo-labels changed by the perturbation"}
@@ -29,11 +29,8 @@ def validation_figure(runs: pd.DataFrame, protocol: str, split: str) -> Figure:
     figure, axes = new_figure(7.5, 4.5)
     for row in sorted(history.row.unique()):
         axes.plot(curves.loc[row].index, curves.loc[row].values, marker="o", label=row)
-    axes.set_xlabel("iteration")
-    axes.set_ylabel("validation mIoU (%)")
-    axes.set_title(f"{protocol} {split}: validation mIoU during training (mean over seeds)")
-    axes.grid(True, alpha=0.3)
-    axes.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    label_axes(axes, "iteration", "validation mIoU (%)",
+               f"{protocol} {split}: validation mIoU during training (mean over seeds)")
     return figure
 
 
@@ -73,10 +70,7 @@ def loss_figure(logs: dict[str, list[pd.DataFrame]], protocol: str, split: str) 
     for panel, (row, curve) in zip(flat, curves.items()):
         for key in curve.columns:
             panel.plot(curve.index, curve[key], label=key)
-        panel.set_title(row, fontsize="small")
-        panel.set_xlabel("iteration")
-        panel.set_ylabel("loss")
-        panel.legend(fontsize="xx-small")
+        label_axes(panel, "iteration", "loss", row, legend_outside=False, grid=False)
     for panel in flat[len(curves):]:
         panel.set_visible(False)
     figure.suptitle(f"{protocol} {split}: loss terms (mean over seeds' logs)")
@@ -98,10 +92,6 @@ def diagnostics_figure(logs: dict[str, list[pd.DataFrame]], protocol: str,
     for panel, (key, curves) in zip(axes, panels.items()):
         for row, curve in curves.items():
             panel.plot(curve.index, curve[key], label=row)
-        panel.set_title(DIAGNOSTICS[key], fontsize="small")
-        panel.set_xlabel("iteration")
-        panel.set_ylabel(key)
-        panel.grid(True, alpha=0.3)
-        panel.legend(fontsize="x-small")
+        label_axes(panel, "iteration", key, DIAGNOSTICS[key], legend_outside=False)
     figure.suptitle(f"{protocol} {split}: pseudo-label diagnostics (mean over seeds' logs)")
     return figure

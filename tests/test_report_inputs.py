@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from benchmark.cli import main
+from benchmark.commands.table import table_text
 from benchmark.protocols import PROTOCOLS
 from benchmark.registry import load_plugins, registered_methods
 from benchmark.reporting.published import COLUMNS, published_numbers
@@ -69,3 +72,10 @@ def test_published_block_stands_beside_ours_only_where_numbers_exist():
     assert "unimatch" in set(blocks[0].table.index) and "sop" not in set(blocks[0].table.index)
     assert any("Revisiting Weak-to-Strong" in note or "Sinkhorn" in note
                for note in published.footnotes)
+
+
+@pytest.mark.parametrize("fmt", ["md", "latex", "html", "csv"])
+def test_published_numbers_render_with_repeated_method_rows(fmt):
+    text = table_text([], "pascal", fmt)
+    assert text.count("unimatch") >= 6  # R50 and R101 at 1_16, 1_8, 1_4
+    assert "[1]" in text or fmt == "csv"

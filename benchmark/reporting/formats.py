@@ -10,6 +10,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 from pylatexenc.latexencode import unicode_to_latex
 from tabulate import tabulate
@@ -59,12 +60,13 @@ _MARKUPS = {
 
 def _table_text(block: Block, markup: _Markup) -> str:
     table = block.table.fillna("").astype(str)
-    bold = block.bold if block.bold is not None else pd.DataFrame(False, table.index,
-                                                                     table.columns)
+    bold = block.bold.to_numpy(dtype=bool) if block.bold is not None \
+        else np.zeros(table.shape, dtype=bool)
+    # positional, so that repeated row names (published numbers) stay distinct
     cells = [[markup.escape(str(index))]
-             + [markup.emphasise(markup.escape(text)) if bold.loc[index, column]
-                else markup.escape(text) for column, text in row.items()]
-             for index, row in table.iterrows()]
+             + [markup.emphasise(markup.escape(text)) if flag else markup.escape(text)
+                for text, flag in zip(texts, flags)]
+             for index, texts, flags in zip(table.index, table.to_numpy(), bold)]
     headers = [markup.escape(str(table.index.name or ""))] + [markup.escape(str(c))
                                                               for c in table.columns]
     return tabulate(cells, headers=headers, tablefmt=markup.tablefmt, disable_numparse=True)

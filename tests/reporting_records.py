@@ -31,7 +31,7 @@ def small_set() -> list[RunRecord]:
                                             (51.0, 56.0, 51.0)]):
         records += [make_record("supervised", "1_8", seed, sup),
                     make_record("fixmatch", "1_8", seed, fix, wall_time_s=120.0,
-                                seconds_per_iter=1.0, peak_memory_mb=150.0),
+                                seconds_per_iter=1.0, peak_memory_mb=150.0, threads=1),
                     make_record("cps", "1_8", seed, cps)]
     records.append(make_record("supervised", "full", 0, 80.0))
     return records

@@ -10,9 +10,15 @@ from benchmark.reporting.frame import SUPERVISED, ordered_splits
 COSTS = {"seconds_per_iter": "s/it", "wall_time_s": "wall min",
          "peak_memory_mb": "peak MB", "images_seen": "images seen (k)"}
 DECIMALS = {"s/it": 3, "wall min": 1, "peak MB": 0, "images seen (k)": 1}
-TIMING_NOTE = ("timings are as recorded: records carry no thread count or machine load, and "
-               "the shipped ones were measured under different conditions (some two runs side "
-               "by side on one thread each), so ratios are indicative only.")
+TIMING_NOTE = ("timings are as recorded: records carry their thread count (threads; '?' for "
+               "records older than the field) but not the machine's load, and the shipped ones "
+               "were measured under different conditions (some two runs side by side on one "
+               "thread each), so ratios are indicative only.")
+
+
+def _thread_counts(values: pd.Series) -> str:
+    counts = sorted({"?" if pd.isna(v) else str(int(v)) for v in values})
+    return "/".join(counts)
 
 
 def _ratio(values: pd.Series, reference: float | None) -> pd.Series:
@@ -48,8 +54,11 @@ def compute_blocks(runs: pd.DataFrame, protocol: str) -> list[Block]:
             table["ΔmIoU per extra wall min"] = (gain / extra_minutes).where(
                 extra_minutes > 0)
         table.index.name = "method"
+        threads = at_split.groupby("row").threads.agg(_thread_counts)
         shown = table.apply(lambda column: column.map(
             lambda v, k=DECIMALS.get(column.name, 2): "" if pd.isna(v) else f"{v:.{k}f}"))
+        shown.insert(0, "threads", threads)
+        table.insert(0, "threads", threads)
         footnotes = [TIMING_NOTE,
                      "×sup: multiple of supervised-only at the same split; images seen = "
                      "iterations × (labeled + unlabeled batch) × world size; per extra wall "

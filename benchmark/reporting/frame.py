@@ -34,7 +34,8 @@ def records_frame(records: list[RunRecord]) -> pd.DataFrame:
                  train_time_s=r.train_time_s, wall_time_s=r.wall_time_s,
                  peak_memory_mb=r.peak_memory_mb, per_class_iou=r.per_class_iou,
                  best_iter=r.best_iter, val_history=r.val_history,
-                 diagnostics=r.diagnostics, work_dir=r.work_dir)
+                 diagnostics=r.diagnostics, work_dir=r.work_dir,
+                 threads=getattr(r, "threads", None))
             for r in records]
     return pd.DataFrame(rows)
 

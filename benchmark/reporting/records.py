@@ -14,6 +14,7 @@ from benchmark.runs.record import RunRecord
 _ACCEPTED = {
     "str": (str,),
     "int": (int,),
+    "int | None": (int, type(None)),
     "float": (int, float),
     "float | None": (int, float, type(None)),
     "dict": (dict,),

@@ -12,7 +12,8 @@ from typing import Sequence
 
 from benchmark.errors import BenchmarkError
 
-COMMANDS = ("run", "list", "splits", "table", "check-plugin", "pretrain", "perf", "env")
+COMMANDS = ("run", "list", "splits", "table", "compare", "plot", "check-plugin", "pretrain",
+            "perf", "env")
 
 DESCRIPTION = """\
 Benchmark suite for semi-supervised semantic segmentation.
@@ -24,6 +25,8 @@ Every method is a plugin over the same backbone, splits, schedule and evaluation
   python -m benchmark splits                                # partitions, counts, checksums
   python -m benchmark run --methods supervised,meanteacher --split 1_8
   python -m benchmark table --results-dir results           # regenerate leaderboards
+  python -m benchmark compare unimatch supervised --split 1_8  # beyond seed noise?
+  python -m benchmark plot                                  # label efficiency, curves
   python -m benchmark env                                   # versions, mmcv ops, device
 """
 

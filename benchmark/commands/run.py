@@ -131,11 +131,11 @@ def plan_runs(args: argparse.Namespace) -> list[RunSpec]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from benchmark.reporting.records import read_records_reporting_problems
     from benchmark.runs.dry_run import describe_plan
     from benchmark.runs.executor import find_done
     from benchmark.runs.leaderboard import render
     from benchmark.runs.preflight import preflight
-    from benchmark.runs.record import load_records
     from benchmark.runs.sweep import SweepOptions, execute_sweep
 
     specs = plan_runs(args)
@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     options = SweepOptions(results_dir=args.results_dir, work_root=args.work_dir,
                            verbose=args.verbose, plugins=tuple(_plugin_list(args.plugins)))
     outcomes = execute_sweep(pending, options, jobs=resolve_jobs(args.jobs, len(pending)))
-    print(render(load_records(args.results_dir), args.results_dir))
+    print(render(read_records_reporting_problems(args.results_dir), args.results_dir))
     failures = [o.spec for o in outcomes if o.status in ("failed", "stopped")]
     if failures:
         names = ", ".join(s.label for s in failures)

@@ -12,7 +12,8 @@ from typing import Sequence
 
 from benchmark.errors import BenchmarkError
 
-COMMANDS = ("run", "list", "table", "pretrain", "perf", "env")
+COMMANDS = ("run", "list", "splits", "table", "compare", "plot", "check-plugin", "pretrain",
+            "perf", "env")
 
 DESCRIPTION = """\
 Benchmark suite for semi-supervised semantic segmentation.
@@ -21,8 +22,11 @@ Every method is a plugin over the same backbone, splits, schedule and evaluation
 (MMSegmentation 1.x + MMEngine). Typical use:
 
   python -m benchmark list                                  # methods and protocols
+  python -m benchmark splits                                # partitions, counts, checksums
   python -m benchmark run --methods supervised,meanteacher --split 1_8
   python -m benchmark table --results-dir results           # regenerate leaderboards
+  python -m benchmark compare unimatch supervised --split 1_8  # beyond seed noise?
+  python -m benchmark plot                                  # label efficiency, curves
   python -m benchmark env                                   # versions, mmcv ops, device
 """
 
@@ -38,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"benchmark.commands.{name}")
+        module = importlib.import_module(f"benchmark.commands.{name.replace('-', '_')}")
         sub = module.add_parser(subparsers)
         sub.set_defaults(handler=module.run)
     return parser
@@ -54,7 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except BenchmarkError as err:
-        print(f"error: {err}", file=sys.stderr)
+        # several problems (e.g. run's pre-flight) come one per line
+        for line in str(err).splitlines() or [""]:
+            print(f"error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; finished runs are kept in the results directory", file=sys.stderr)

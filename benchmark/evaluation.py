@@ -8,7 +8,6 @@ classes, and the run record needs every class, so ``compute_metrics`` is replace
 
 from __future__ import annotations
 
-import torch
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
 
@@ -28,10 +27,3 @@ class PerClassIoUMetric(IoUMetric):
             metrics[f"IoU.{name}"] = value * 100
         return metrics
 
-
-def miou_from_confusion(confusion: torch.Tensor) -> float:
-    """mIoU (percent) of a ``[C, C]`` confusion matrix (rows = truth), as the metric above."""
-    confusion = confusion.double()
-    intersect = confusion.diag()
-    union = confusion.sum(0) + confusion.sum(1) - intersect
-    return float((intersect / (union + 1e-10)).mean() * 100)

@@ -9,11 +9,11 @@ protocol.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmark.errors import BenchmarkError
-from benchmark.registry import CONFIG_ROOT
+from benchmark.paths import CONFIG_ROOT
 from benchmark.splits import SplitFiles
 
 SPLIT_LIST_ROOT = Path(__file__).resolve().parent / "split_lists"
@@ -34,9 +34,10 @@ class Protocol:
         default_data_root: Dataset root when the variable is unset.
         builtin: True for the generated synthetic dataset (materialised on demand).
         full_lists: List files (relative to the split root) that make up split ``full``.
-        reference_batch: Labeled + unlabeled batch of the reference setting.
         dataset: Dataset family shared by protocol variants (``pascal``, ``cityscapes``);
             method leaves key their ``protocol_overrides`` by it.
+        layout: On-disk layout checked before training (``voc``, ``cityscapes``,
+            ``folder``; see :mod:`benchmark.data.layout`).
     """
 
     name: str
@@ -48,19 +49,24 @@ class Protocol:
     default_data_root: str = ""
     builtin: bool = False
     full_lists: tuple[str, ...] = ("train.txt",)
-    reference_batch: tuple[int, int] = (8, 8)
     dataset: str = ""
+    layout: str = ""
 
     @property
     def split_names(self) -> tuple[str, ...]:
         """All split names, the partitions plus ``full`` (every training image labeled)."""
         return (*self.partitions, FULL_SPLIT)
 
-    def data_root(self, materialize: bool = True) -> Path:
+    def data_root(self, materialize: bool = True, override: str | Path | None = None) -> Path:
         """Return the dataset root, generating the built-in dataset if needed.
 
+        Args:
+            materialize: Generate the built-in dataset if it does not exist yet.
+            override: ``--data-root``; wins over the environment variable and the default.
+
         Raises:
-            BenchmarkError: If a real dataset folder is missing.
+            BenchmarkError: If a real dataset folder is missing (the message names the
+                layout expected there).
         """
         if self.builtin:
             from benchmark.synthetic import default_root
@@ -69,19 +75,34 @@ class Protocol:
             spec = synthetic_spec()
             root = default_root(spec)
             return make(root, spec) if materialize else root
-        root = Path(os.environ.get(self.data_root_env) or self.default_data_root).expanduser()
+        from benchmark.data.layout import LAYOUTS
+
+        root = Path(override or os.environ.get(self.data_root_env)
+                    or self.default_data_root).expanduser()
         if not root.is_dir():
             raise BenchmarkError(
-                f"dataset folder {root} for protocol '{self.name}' not found; "
-                f"set {self.data_root_env}=/path/to/dataset (see README, 'Real datasets')"
+                f"dataset folder {root} for protocol '{self.name}' not found; it must hold "
+                f"{LAYOUTS[self.layout]}; pass --data-root DIR or set "
+                f"{self.data_root_env}=DIR (docs/protocols.md)"
             )
         return root
 
     def split_root(self, data_root: Path) -> Path:
         """Folder holding ``<split>/labeled.txt``, ``<split>/unlabeled.txt`` and ``val.txt``."""
-        if self.builtin:
-            return data_root / "splits"
+        if self.builtin or self.layout == "folder":
+            return Path(data_root) / "splits"
         return SPLIT_LIST_ROOT / self.split_folder
+
+    def with_partitions_of(self, data_root: Path) -> Protocol:
+        """The folder protocol with the partitions found in ``data_root/splits``.
+
+        Other protocols ship their partitions and are returned unchanged.
+        """
+        if self.layout != "folder":
+            return self
+        root = self.split_root(data_root)
+        found = sorted(p.parent.name for p in root.glob("*/labeled.txt")) if root.is_dir() else []
+        return replace(self, partitions=tuple(found))
 
     def split_files(self, split: str, data_root: Path) -> SplitFiles:
         """Return the list files of one (already resolved) split."""
@@ -158,7 +179,10 @@ def synthetic_spec():
         return tuple(as_tuples(v) for v in value) if isinstance(value, list) else value
 
     try:
-        return SyntheticSpec(**{k: as_tuples(v) for k, v in json.loads(text).items()})
+        fields = json.loads(text)
+        if not isinstance(fields, dict):
+            raise TypeError(f"got a JSON {type(fields).__name__}")
+        return SyntheticSpec(**{k: as_tuples(v) for k, v in fields.items()})
     except (ValueError, TypeError) as err:
         raise BenchmarkError(f"invalid SEMISEG_SYNTHETIC={text!r}: {err}; pass a JSON object "
                              "of SyntheticSpec fields") from err
@@ -188,6 +212,7 @@ PROTOCOLS: dict[str, Protocol] = {
             data_root_env="SEMISEG_PASCAL_ROOT",
             default_data_root="data/pascal",
             dataset="pascal",
+            layout="voc",
             full_lists=("train_aug.txt",),
         ),
         Protocol(
@@ -199,6 +224,7 @@ PROTOCOLS: dict[str, Protocol] = {
             data_root_env="SEMISEG_PASCAL_ROOT",
             default_data_root="data/pascal",
             dataset="pascal",
+            layout="voc",
             full_lists=("1464/labeled.txt",),
         ),
         Protocol(
@@ -210,6 +236,7 @@ PROTOCOLS: dict[str, Protocol] = {
             data_root_env="SEMISEG_PASCAL_ROOT",
             default_data_root="data/pascal",
             dataset="pascal",
+            layout="voc",
             full_lists=("train_aug.txt",),
         ),
         Protocol(
@@ -221,6 +248,7 @@ PROTOCOLS: dict[str, Protocol] = {
             data_root_env="SEMISEG_CITYSCAPES_ROOT",
             default_data_root="data/cityscapes",
             dataset="cityscapes",
+            layout="cityscapes",
             full_lists=("1_2/labeled.txt", "1_2/unlabeled.txt"),
         ),
         Protocol(
@@ -232,17 +260,37 @@ PROTOCOLS: dict[str, Protocol] = {
             data_root_env="SEMISEG_CITYSCAPES_ROOT",
             default_data_root="data/cityscapes",
             dataset="cityscapes",
+            layout="cityscapes",
             full_lists=("1_2/labeled.txt", "1_2/unlabeled.txt"),
+        ),
+        Protocol(
+            name="folder",
+            description="your own data: images/, labels/, classes.txt, splits/ (DIR)",
+            base_config=_protocol_config("folder"),
+            partitions=(),
+            data_root_env="SEMISEG_FOLDER_ROOT",
+            default_data_root="data/folder",
+            dataset="folder",
+            layout="folder",
         ),
     )
 }
 DEFAULT_PROTOCOL = "synthetic"
 
 
-def get_protocol(name: str) -> Protocol:
-    """Return a protocol by name or raise an error listing the valid names."""
+def get_protocol(name: str, data_root: str | Path | None = None) -> Protocol:
+    """Return a protocol by name or raise an error listing the valid names.
+
+    Args:
+        name: Protocol name.
+        data_root: ``--data-root``; the folder protocol reads its partitions from there
+            (or from its environment variable / default when None).
+    """
     if name not in PROTOCOLS:
         raise BenchmarkError(
             f"unknown protocol '{name}'; valid protocols: {', '.join(PROTOCOLS)}"
         )
-    return PROTOCOLS[name]
+    protocol = PROTOCOLS[name]
+    if protocol.layout == "folder":
+        protocol = protocol.with_partitions_of(protocol.data_root(override=data_root))
+    return protocol

@@ -5,13 +5,17 @@ A method plugin is a :class:`~benchmark.models.SemiSegmentor` subclass decorated
 ``MODELS`` registry (so configs build it with ``type=<ClassName>``) and records the
 method's metadata for ``python -m benchmark list`` and the runner.
 
-Built-in plugins live in the top-level ``methods`` package; external plugins are
-loaded from module names or ``.py`` paths given by ``--plugins`` or the
-``SEMISEG_PLUGINS`` environment variable (comma separated).
+Built-in plugins live in the top-level ``methods`` package (imported by the composition
+root :mod:`benchmark.plugins`, not here); external plugins are loaded from module names or
+``.py`` paths given by ``--plugins`` or the ``SEMISEG_PLUGINS`` environment variable
+(comma separated). An external plugin's config sits beside its file
+(``<name>_config.py`` by default) and the SHA-256 of its source enters every run's config
+hash, so an edited plugin is never mistaken for a finished run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -22,9 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from benchmark.errors import BenchmarkError
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_ROOT = PROJECT_ROOT / "configs"
+from benchmark.paths import BUILTIN_METHODS_ROOT, CONFIG_ROOT
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class MethodInfo:
         config: Path of the method's leaf config.
         needs_unlabeled: Whether the method trains on unlabeled images.
         hyperparameters: Constructor keyword defaults the method adds to the base.
+        source_sha256: SHA-256 of an external plugin's source (its file, or every ``.py``
+            file of its top-level package); None for the built-in methods.
     """
 
     name: str
@@ -48,6 +52,7 @@ class MethodInfo:
     config: Path
     needs_unlabeled: bool = True
     hyperparameters: dict = field(default_factory=dict)
+    source_sha256: str | None = None
 
 
 _METHODS: dict[str, MethodInfo] = {}
@@ -57,7 +62,9 @@ def _own_hyperparameters(cls: type) -> dict:
     """Keyword defaults of the method's constructors, without the harness base's own.
 
     Parameters declared by library classes (the ``SemiSegmentor`` base, MMSeg, MMEngine,
-    torch) are left out; those of every method class in the hierarchy are kept.
+    torch) are left out, and so are those the class lists in ``unused_hyperparameters``
+    (inherited settings it never reads); those of every method class in the hierarchy are
+    kept.
     """
     library = ("benchmark.", "mmseg.", "mmengine.", "torch.")
     hyperparameters: dict = {}
@@ -67,7 +74,8 @@ def _own_hyperparameters(cls: type) -> dict:
         for name, param in inspect.signature(klass.__init__).parameters.items():
             if param.default is not inspect.Parameter.empty:
                 hyperparameters[name] = param.default
-    return hyperparameters
+    unused = getattr(cls, "unused_hyperparameters", ())
+    return {k: v for k, v in hyperparameters.items() if k not in unused}
 
 
 def register_method(
@@ -84,8 +92,11 @@ def register_method(
         name: CLI name of the method (lower case, no spaces).
         description: One line describing the method.
         paper: Citation of the paper the implementation follows.
-        config: Leaf config path. Relative paths are resolved against ``configs/``;
-            defaults to ``configs/methods/<name>.py``.
+        config: Leaf config path. For a built-in method (in the ``methods`` package) a
+            relative path is resolved against ``configs/`` and the default is
+            ``configs/methods/<name>.py``; for an external plugin a relative path is
+            resolved against the folder of the plugin's file and the default is
+            ``<name>_config.py`` beside that file.
         needs_unlabeled: False for methods trained on labeled data only.
 
     Returns:
@@ -101,9 +112,12 @@ def register_method(
             )
         if MODELS.get(cls.__name__) is not cls:
             MODELS.register_module(module=cls)
-        path = Path(config) if config else Path("methods") / f"{name}.py"
-        if not path.is_absolute():
-            path = CONFIG_ROOT / path
+        source = Path(inspect.getfile(cls)).resolve()
+        builtin = source.is_relative_to(BUILTIN_METHODS_ROOT)
+        if builtin:
+            path = CONFIG_ROOT / (config or Path("methods") / f"{name}.py")
+        else:
+            path = source.parent / (config or f"{name}_config.py")
         _METHODS[name] = MethodInfo(
             name=name,
             cls=cls,
@@ -112,14 +126,33 @@ def register_method(
             config=path,
             needs_unlabeled=needs_unlabeled,
             hyperparameters=_own_hyperparameters(cls),
+            source_sha256=None if builtin else plugin_source_sha256(cls),
         )
         return cls
 
     return decorator
 
 
+def plugin_source_sha256(cls: type) -> str:
+    """SHA-256 of the source a plugin class comes from.
+
+    A stand-alone module (e.g. a file given to ``--plugins``): the SHA-256 of its file. A
+    module inside a package: the SHA-256 over every ``.py`` file of its top-level package
+    (relative path and content of each, in sorted order).
+    """
+    module_file = Path(sys.modules[cls.__module__].__file__).resolve()
+    top = sys.modules.get(cls.__module__.split(".")[0])
+    if "." not in cls.__module__ or not getattr(top, "__path__", None):
+        return hashlib.sha256(module_file.read_bytes()).hexdigest()
+    root = Path(top.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def load_plugins(extra: Iterable[str] = ()) -> None:
-    """Import the built-in plugins and any external ones.
+    """Import external plugins (the built-in ones come with :mod:`benchmark.plugins`).
 
     Args:
         extra: Module names or ``.py`` file paths of external plugins, in addition to
@@ -128,7 +161,6 @@ def load_plugins(extra: Iterable[str] = ()) -> None:
     Raises:
         BenchmarkError: If a plugin cannot be imported.
     """
-    importlib.import_module("methods")
     env = [p for p in os.environ.get("SEMISEG_PLUGINS", "").split(",") if p.strip()]
     for spec in [*env, *extra]:
         _import_plugin(spec.strip())

@@ -57,3 +57,29 @@ def read_split_list(path: Path) -> list[tuple[str, str]]:
     if not pairs:
         raise BenchmarkError(f"split list {path} is empty; regenerate the file")
     return pairs
+
+
+def checksum_status(paths: tuple[Path, ...], list_root: Path) -> str:
+    """Whether shipped lists match ``MANIFEST.json`` under ``list_root``.
+
+    Args:
+        paths: The list files of one partition.
+        list_root: Folder of the shipped lists and their ``MANIFEST.json``.
+
+    Returns:
+        ``"valid"`` when every file's SHA-256 matches its manifest entry, ``"MODIFIED"``
+        when one differs, ``"not in manifest"`` for files the manifest does not list.
+    """
+    import hashlib
+    import json
+
+    manifest = json.loads((list_root / "MANIFEST.json").read_text())
+    status = "valid"
+    for path in paths:
+        try:
+            entry = manifest[path.relative_to(list_root).as_posix()]
+        except (KeyError, ValueError):
+            return "not in manifest"
+        if hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+            status = "MODIFIED"
+    return status

@@ -28,6 +28,10 @@ class RandomNoise(SOP):
         **kwargs: :class:`SOP` arguments.
     """
 
+    #: SOP's Sinkhorn settings, which this baseline never reads (hidden from ``list``;
+    #: setting one with ``--cfg-options`` is an error).
+    unused_hyperparameters = ("patch_grid", "phi", "alpha", "beta", "epsilon", "sinkhorn_iters")
+
     def __init__(self, noise_fraction: float = 0.025, **kwargs) -> None:
         super().__init__(**kwargs)
         if self.perturbation != "sop":

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import benchmark.plugins  # noqa: F401  (registers every method)
-from benchmark.registry import PROJECT_ROOT, registered_methods
+from benchmark.paths import PROJECT_ROOT
+from benchmark.registry import registered_methods
 
 DOCS = PROJECT_ROOT / "docs" / "methods"
 # Method name -> page name, where they differ (variants documented on one page).

@@ -36,7 +36,10 @@ def test_mean_std_and_n_match_hand_computation(tmp_path):
     assert best.loc["supervised", "1_8"] == "31.00 (n=1)"
     text = render(loaded, tmp_path)
     assert "best mIoU over periodic validations" in text
-    assert (tmp_path / "leaderboard_synthetic.csv").read_text().startswith("method,1_8,1_4")
+    assert (tmp_path / "leaderboard_synthetic.md").read_text() == text + "\n"
+    csv = (tmp_path / "leaderboard_synthetic.csv").read_text().splitlines()
+    assert csv[1].startswith("method,split,mean,std,n,best")
+    assert csv[2].startswith("fixmatch,1_8,43.5000,3.7749,3,True")
 
 
 def test_different_configs_of_one_method_are_not_averaged(tmp_path):

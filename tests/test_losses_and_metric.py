@@ -8,8 +8,16 @@ import torch.nn.functional as F
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
-from benchmark.evaluation import PerClassIoUMetric, miou_from_confusion
+from benchmark.evaluation import PerClassIoUMetric
 from tests.conftest import build_model, build_run_config
+
+
+def miou_from_confusion(confusion: torch.Tensor) -> float:
+    """mIoU (percent) of a ``[C, C]`` confusion matrix (rows = truth), written independently."""
+    confusion = confusion.double()
+    intersect = confusion.diag()
+    union = confusion.sum(0) + confusion.sum(1) - intersect
+    return float((intersect / (union + 1e-10)).mean() * 100)
 
 
 def test_supervised_loss_is_mean_ce_over_valid_pixels(tmp_path):

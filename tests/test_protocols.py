@@ -50,7 +50,7 @@ def test_shipped_split_lists_match_manifest():
 
 def test_every_real_protocol_partition_has_lists():
     for protocol in PROTOCOLS.values():
-        if protocol.builtin:
+        if protocol.builtin or protocol.layout == "folder":
             continue
         for split in protocol.split_names:
             files = protocol.split_files(split, data_root=SPLIT_LIST_ROOT)
@@ -105,12 +105,18 @@ def test_method_overrides_apply_to_every_protocol_of_a_dataset(tmp_path, monkeyp
     assert cfg.model.conf_thresh == 0.95
 
 
-def test_protocol_without_base_config_is_a_clear_error(tmp_path):
+def test_protocol_without_base_config_is_a_clear_error(tmp_path, monkeypatch):
+    import dataclasses
+
+    from benchmark import protocols
     from benchmark.runs.config_builder import build_config
     from benchmark.runs.spec import RunSpec
 
+    unwritten = dataclasses.replace(get_protocol("cityscapes"), name="unwritten",
+                                    base_config=tmp_path / "unwritten.py")
+    monkeypatch.setitem(protocols.PROTOCOLS, "unwritten", unwritten)
     with pytest.raises(BenchmarkError, match="has no base config yet"):
-        build_config(RunSpec("supervised", "cityscapes", "1_8"), tmp_path, tmp_path / "w")
+        build_config(RunSpec("supervised", "unwritten", "1_8"), tmp_path, tmp_path / "w")
 
 
 def test_config_hash_tells_generated_datasets_apart(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ import sys
 import torch
 from mmengine.config import Config
 
-from benchmark.registry import CONFIG_ROOT
+from benchmark.paths import CONFIG_ROOT
 
 
 def test_mmcv_ops_import():

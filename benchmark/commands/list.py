@@ -7,7 +7,7 @@ import argparse
 from tabulate import tabulate
 
 from benchmark.protocols import PROTOCOLS
-from benchmark.registry import load_plugins, registered_methods
+from benchmark.registry import registered_methods
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -34,7 +34,9 @@ def method_defaults(info) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    load_plugins([p for p in args.plugins.split(",") if p.strip()])
+    from benchmark.plugins import load_all
+
+    load_all([p for p in args.plugins.split(",") if p.strip()])
     rows = []
     for info in registered_methods().values():
         row = [info.name, info.description, info.paper]

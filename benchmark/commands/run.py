@@ -8,8 +8,11 @@ from pathlib import Path
 
 from benchmark.errors import BenchmarkError
 from benchmark.protocols import DEFAULT_PROTOCOL, get_protocol, protocol_for_split
-from benchmark.registry import get_method, load_plugins
+from benchmark.registry import get_method
+from benchmark.runs.cfg_options import options_for, parse_cfg_options, unknown_method_problems
+from benchmark.runs.preflight import Problems
 from benchmark.runs.spec import RunSpec
+from benchmark.runs.sweep import resolve_jobs
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -19,9 +22,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Train each (method, split, seed) in sequence with MMEngine's Runner, "
         "evaluate it with the protocol's evaluation, write one JSON record per run to "
         "RESULTS_DIR/runs/, then print and write the leaderboards (Markdown + CSV) in "
-        "RESULTS_DIR. Finished records are kept if a later run fails; a failed run is "
-        "reported with its log and the others go on. An interrupted run (killed, crashed) "
-        "resumes from its last checkpoint when the same command runs again.",
+        "RESULTS_DIR. Every run is composed and checked before the first one trains; all "
+        "problems are reported together (exit 2). Finished records are kept if a later "
+        "run fails; a failed run is reported with its log and the others go on. An "
+        "interrupted run (killed, crashed) resumes from its last checkpoint when the same "
+        "command runs again.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--methods", required=True,
@@ -31,19 +36,33 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--protocol", default=None,
                         help=f"protocol (see `python -m benchmark list`); default "
                         f"'{DEFAULT_PROTOCOL}', or the only protocol that has the split")
-    parser.add_argument("--seeds", default="0", help="comma-separated seeds")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds (0 or more)")
     parser.add_argument("--iters", type=int, default=None,
                         help="training iterations (default: the protocol's schedule)")
     parser.add_argument("--results-dir", type=Path, default=Path("results"),
                         help="where run records and leaderboards go")
     parser.add_argument("--work-dir", type=Path, default=Path("work_dirs"),
                         help="checkpoints and MMEngine logs, one folder per run")
-    parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="config overrides, e.g. optim_wrapper.optimizer.lr=0.02")
+    parser.add_argument("--cfg-options", nargs="+", default=[], metavar="[METHOD:]KEY=VALUE",
+                        help="config overrides, e.g. optim_wrapper.optimizer.lr=0.02 (every "
+                        "method) or unimatch:model.conf_thresh=0.9 (that method only); a key "
+                        "must exist in the composed config or be a parameter of the method "
+                        "(model.<param>), +KEY=VALUE adds a new key")
+    parser.add_argument("--backbone", default=None,
+                        help="r50, r101 or timm:<model>, the same for every method "
+                        "(default: the protocol's)")
+    parser.add_argument("--pretrained", default=None, metavar="PATH",
+                        help="backbone checkpoint, or 'none' for random init (default: the "
+                        "protocol's, e.g. pretrained/resnet101.pth)")
+    parser.add_argument("--data-root", default=None, metavar="DIR",
+                        help="dataset folder (default: the protocol's SEMISEG_*_ROOT variable)")
     parser.add_argument("--plugins", default="",
                         help="comma-separated external plugin modules or .py files")
     parser.add_argument("--skip-done", action="store_true",
                         help="skip runs whose record already exists with the same config")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check every run and print the plan (config hashes, what "
+                        "--skip-done skips) without training")
     parser.add_argument("--jobs", default="auto",
                         help="runs trained side by side, each in its own process with an "
                         "equal share of the CPU cores (OMP_NUM_THREADS, if set, wins); 'auto' "
@@ -55,27 +74,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
-def parse_cfg_options(options: list[str]) -> dict:
-    """Parse ``key=value`` pairs; values are read as Python literals when possible."""
-    import ast
-
-    parsed = {}
-    for option in options:
-        if "=" not in option:
-            raise BenchmarkError(f"--cfg-options expects KEY=VALUE, got '{option}'")
-        key, value = option.split("=", 1)
-        try:
-            parsed[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            parsed[key] = value
-    return parsed
-
-
 def parse_seeds(text: str) -> list[int]:
+    """Comma-separated non-negative seeds.
+
+    Raises:
+        BenchmarkError: For a seed that is not an integer or is negative.
+    """
     try:
-        return [int(s) for s in text.split(",") if s.strip()]
+        seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError as err:
         raise BenchmarkError(f"--seeds expects comma-separated integers, got '{text}'") from err
+    if not seeds or min(seeds) < 0:
+        raise BenchmarkError(f"--seeds expects integers >= 0, got '{text}'")
+    return seeds
 
 
 def _plugin_list(text: str) -> list[str]:
@@ -83,57 +94,60 @@ def _plugin_list(text: str) -> list[str]:
 
 
 def plan_runs(args: argparse.Namespace) -> list[RunSpec]:
-    """Validate the request and return the runs in execution order."""
-    load_plugins(_plugin_list(args.plugins))
+    """Validate the request and return the runs in execution order.
+
+    Raises:
+        BenchmarkError: One line per problem of the request (methods, seeds, options,
+            ``--jobs``), or the protocol/split error.
+    """
+    from benchmark.plugins import load_all
+
+    load_all(_plugin_list(args.plugins))
+    problems = Problems()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods:
-        raise BenchmarkError("--methods is empty; see `python -m benchmark list`")
+        problems.add("--methods is empty; see `python -m benchmark list`")
     for method in methods:
-        get_method(method)
-    protocol = get_protocol(args.protocol) if args.protocol else protocol_for_split(args.split)
+        try:
+            get_method(method)
+        except BenchmarkError as err:
+            problems.add(str(err))
+    seeds, options = [], []
+    for parse, text, into in ((parse_seeds, args.seeds, seeds),
+                              (parse_cfg_options, args.cfg_options, options)):
+        try:
+            into.extend(parse(text))
+        except BenchmarkError as err:
+            problems.add(str(err))
+    for problem in unknown_method_problems(options, methods):
+        problems.add(problem)
+    try:
+        resolve_jobs(args.jobs, 1)
+    except BenchmarkError as err:
+        problems.add(str(err))
+    problems.raise_if_any()
+    protocol = get_protocol(args.protocol, args.data_root) if args.protocol \
+        else protocol_for_split(args.split)
     splits = protocol.resolve_splits(args.split)
-    seeds = parse_seeds(args.seeds)
-    options = parse_cfg_options(args.cfg_options)
     return [RunSpec(method=m, protocol=protocol.name, split=s, seed=k, iters=args.iters,
-                    cfg_options=options)
+                    cfg_options=options_for(options, m), backbone=args.backbone,
+                    pretrained=args.pretrained, data_root=args.data_root)
             for s in splits for m in methods for k in seeds]
 
 
-def validate_plan(specs: list[RunSpec], work_root: Path) -> list:
-    """Compose every run's config before the first iteration trains.
-
-    A method that cannot run on a split, a missing config or checkpoint: all such problems
-    are reported together, before anything is trained.
-
-    Returns:
-        The composed configs, in the order of ``specs``.
-
-    Raises:
-        BenchmarkError: One line naming every run that cannot start and why.
-    """
-    from benchmark.runs.executor import compose_config
-
-    configs, problems = [], {}
-    for spec in specs:
-        try:
-            configs.append(compose_config(spec, work_root))
-        except BenchmarkError as err:
-            problems.setdefault(str(err), []).append(spec.label)
-    if problems:
-        raise BenchmarkError("; ".join(f"{message} ({', '.join(labels)})"
-                                       for message, labels in problems.items()))
-    return configs
-
-
 def run(args: argparse.Namespace) -> int:
+    from benchmark.reporting.records import read_records_reporting_problems
+    from benchmark.runs.dry_run import describe_plan
     from benchmark.runs.executor import find_done
     from benchmark.runs.leaderboard import render
-    from benchmark.runs.record import load_records
-    from benchmark.runs.sweep import SweepOptions, execute_sweep, resolve_jobs
+    from benchmark.runs.preflight import preflight
+    from benchmark.runs.sweep import SweepOptions, execute_sweep
 
     specs = plan_runs(args)
-    resolve_jobs(args.jobs, len(specs))  # a bad value stops before anything is composed
-    configs = validate_plan(specs, args.work_dir)
+    configs = preflight(specs, args.work_dir, args.results_dir)
+    if args.dry_run:
+        print(describe_plan(specs, configs, args.results_dir, args.skip_done))
+        return 0
     pending = []
     for number, (spec, cfg) in enumerate(zip(specs, configs), start=1):
         label = f"[{number}/{len(specs)}] {spec.label}"
@@ -145,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
                            verbose=args.verbose, plugins=tuple(_plugin_list(args.plugins)),
                            restart=args.restart)
     outcomes = execute_sweep(pending, options, jobs=resolve_jobs(args.jobs, len(pending)))
-    print(render(load_records(args.results_dir), args.results_dir))
+    print(render(read_records_reporting_problems(args.results_dir), args.results_dir))
     failures = [o.spec for o in outcomes if o.status in ("failed", "stopped")]
     if failures:
         names = ", ".join(s.label for s in failures)

@@ -21,12 +21,16 @@ class SplitListDataset(BaseSegDataset):
     Args:
         split_lists: One or more list files; their pairs are concatenated.
         data_root: Folder the relative paths in the lists start from.
+        label_prefix: If set, replaces the first folder of every label path (a Pascal
+            root with ``SegmentationClassAug/`` instead of UniMatch's layout).
         **kwargs: Passed to :class:`mmseg.datasets.BaseSegDataset` (``metainfo``,
             ``pipeline``, ``test_mode``...).
     """
 
-    def __init__(self, split_lists: Sequence[str], data_root: str, **kwargs) -> None:
+    def __init__(self, split_lists: Sequence[str], data_root: str,
+                 label_prefix: str | None = None, **kwargs) -> None:
         self.split_lists = [split_lists] if isinstance(split_lists, str) else list(split_lists)
+        self.label_prefix = label_prefix
         super().__init__(ann_file="", data_root=data_root, **kwargs)
 
     def load_data_list(self) -> list[dict]:
@@ -34,6 +38,8 @@ class SplitListDataset(BaseSegDataset):
         data_list = []
         for list_file in self.split_lists:
             for image, label in read_split_list(Path(list_file)):
+                if self.label_prefix:
+                    label = f"{self.label_prefix}/{label.split('/', 1)[-1]}"
                 data_list.append(dict(
                     img_path=str(root / image),
                     seg_map_path=str(root / label),

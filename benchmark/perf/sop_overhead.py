@@ -29,12 +29,11 @@ def _config(split: str, seed: int, batch_size: int | None) -> Any:
     from mmseg.utils import register_all_modules
 
     from benchmark.protocols import get_protocol
-    from benchmark.registry import load_plugins
     from benchmark.runs.config_builder import build_config
     from benchmark.runs.spec import RunSpec
 
     register_all_modules(init_default_scope=True)
-    load_plugins()
+    import benchmark.plugins  # noqa: F401 - registers every method
     protocol = get_protocol("synthetic")
     spec = RunSpec(method="sop", protocol="synthetic", split=split, seed=seed, iters=1000)
     with tempfile.TemporaryDirectory() as work:

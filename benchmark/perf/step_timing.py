@@ -84,7 +84,7 @@ def time_training_steps(method: str, protocol: str = "synthetic", split: str = "
         split: Split whose lists feed the pipeline.
         steps: Timed steps (the median is reported).
         warmup: Untimed steps first.
-        cfg_options: Config overrides (dotted keys), e.g. ``{"model.tau": 0.0}``.
+        cfg_options: Config overrides (dotted keys), e.g. ``{"model.sop_weight": 0.0}``.
         seed: Seed of the model initialisation and the data.
 
     Returns:

@@ -2,8 +2,12 @@
 
 Composition order (later wins): the protocol's base config (model, data, schedule,
 evaluation), the method's leaf config, the leaf's ``protocol_overrides[<dataset>]``
-(``cityscapes`` applies to every Cityscapes protocol),
-the run's split files and seed, ``--iters``, and finally ``--cfg-options``.
+(``cityscapes`` applies to every Cityscapes protocol), the run's split files (checked on
+disk), classes and seed, ``--backbone``, the schedule (``--iters`` or the protocol's
+epochs), ``--pretrained``, and finally ``--cfg-options`` (checked against the config
+composed so far, see :mod:`benchmark.runs.cfg_options`). The protocol rules that
+follow from those values (crop size, BN vs SyncBN, the backbone checkpoint) are
+applied last.
 """
 
 from __future__ import annotations
@@ -15,16 +19,26 @@ from pathlib import Path
 
 from mmengine.config import Config
 
+from benchmark.data.layout import check_dataset, label_folder
 from benchmark.errors import BenchmarkError
 from benchmark.protocols import FULL_SPLIT, get_protocol
 from benchmark.registry import get_method
+from benchmark.runs.cfg_options import option_problems, strip_new_key_markers
+from benchmark.runs.protocol_settings import (
+    apply_crop_size,
+    epoch_iterations,
+    resolve_norm,
+    set_classes,
+)
 from benchmark.runs.spec import RunSpec
 
 RUN_SPECIFIC_KEYS = ("work_dir", "randomness", "experiment_name", "log_level",
                      "resume_interval")
 # Entries that locate data or tune loading speed; they never change results.
 NON_EXPERIMENTAL_KEYS = ("split_lists", "data_root", "metainfo", "num_workers",
-                         "persistent_workers")
+                         "persistent_workers", "label_prefix")
+PRETRAINED_DIR_ENV = "SEMISEG_PRETRAINED_DIR"
+DEFAULT_PRETRAINED_DIR = "pretrained"
 
 
 def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
@@ -39,9 +53,11 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
         The MMEngine config.
 
     Raises:
-        BenchmarkError: If the method cannot run on the split or its config is missing.
+        BenchmarkError: If the method cannot run on the split, its config is missing or
+            ``spec.cfg_options`` name unknown keys or values of the wrong type (one line
+            per problem).
     """
-    protocol = get_protocol(spec.protocol)
+    protocol = get_protocol(spec.protocol, data_root)
     method = get_method(spec.method)
     if not method.config.is_file():
         raise BenchmarkError(
@@ -64,8 +80,13 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
             f"config {method.config} builds '{cfg.model.type}' but method '{spec.method}' is "
             f"class '{method.cls.__name__}'; set model.type='{method.cls.__name__}' there"
         )
+    if method.source_sha256 is not None:
+        # an external plugin's code is part of the experiment (built-in code is not hashed)
+        cfg.plugin_sha256 = method.source_sha256
 
     files = protocol.split_files(spec.split, data_root)
+    if protocol.layout:
+        check_dataset(protocol.layout, data_root, files)
     train_set = cfg.train_dataloader.dataset
     if files.unlabeled is None:
         if method.needs_unlabeled:
@@ -82,36 +103,81 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
                              data_root=str(data_root))
     for loader in ("val_dataloader", "test_dataloader"):
         cfg[loader].dataset.update(split_lists=[str(files.val)], data_root=str(data_root))
+    _locate_labels(cfg, protocol.layout, data_root)
     if protocol.builtin:
         _use_generated_classes(cfg, data_root)
+    elif protocol.layout == "folder":
+        from benchmark.data.folder import read_classes
+        from benchmark.synthetic import voc_colormap
 
+        classes = read_classes(data_root)
+        set_classes(cfg, classes, [list(c) for c in voc_colormap(len(classes))])
+    else:
+        set_classes(cfg, cfg.metainfo.classes, cfg.metainfo.palette)
+
+    if spec.backbone:
+        from benchmark.models.backbones import apply_backbone, backbone_preset
+
+        apply_backbone(cfg.model.segmentor, backbone_preset(spec.backbone))
+        cfg.backbone_name = spec.backbone
     if spec.iters is not None:
         set_iterations(cfg, spec.iters)
+    elif "num_epochs" in cfg:
+        set_iterations(cfg, epoch_iterations(cfg, files))
     cfg.randomness = dict(seed=spec.seed, deterministic=False)
     cfg.work_dir = str(work_dir)
+    if spec.pretrained:
+        cfg.pretrained = spec.pretrained
     if spec.cfg_options:
-        cfg.merge_from_dict(spec.cfg_options)
+        problems = option_problems(cfg, spec.cfg_options, method.cls, spec.method)
+        if problems:
+            raise BenchmarkError("\n".join(problems))
+        cfg.merge_from_dict(strip_new_key_markers(spec.cfg_options))
+    apply_crop_size(cfg)
+    resolve_norm(cfg)
     resolve_pretrained_backbone(cfg, protocol)
     return cfg
+
+
+def _locate_labels(cfg: Config, layout: str, data_root: Path) -> None:
+    """Point every dataset at the label folder the root really has (Pascal aug labels)."""
+    folder = label_folder(layout, data_root)
+    if folder is None:
+        return
+    train_set = cfg.train_dataloader.dataset
+    for dataset in (train_set.labeled, train_set.get("unlabeled"), cfg.val_dataloader.dataset,
+                    cfg.test_dataloader.dataset):
+        if dataset is not None:
+            dataset.label_prefix = folder
 
 
 def resolve_pretrained_backbone(cfg: Config, protocol) -> None:
     """Point the backbone's ``init_cfg`` at the checkpoint named by ``cfg.pretrained``.
 
     ``pretrained`` is ``'generated'`` (the built-in protocol's backbone, built once per
-    machine by :mod:`benchmark.pretrain`), ``'none'`` (random init) or a checkpoint path.
-    The checkpoint is loaded by MMEngine's ``Pretrained`` initialiser like ImageNet
-    weights; its SHA-256 is stored as ``cfg.pretrained_sha256`` and enters the config hash.
+    machine by :mod:`benchmark.pretrain`), ``'imagenet'`` (the backbone's ImageNet
+    checkpoint in ``$SEMISEG_PRETRAINED_DIR``, default ``pretrained/``, e.g.
+    ``pretrained/resnet101.pth``), ``'none'`` (random init) or a checkpoint path.
+    The checkpoint's keys are checked against the backbone (and known namings adapted)
+    before anything trains; it is loaded by MMEngine's ``Pretrained`` initialiser. Its
+    SHA-256 is stored as ``cfg.pretrained_sha256`` and enters the config hash.
 
     Raises:
-        BenchmarkError: If the value is unknown or the file is missing.
+        BenchmarkError: If the value is unknown, the file is missing or its keys do not
+            fit the backbone (one line with the counts).
     """
+    from benchmark.pretrain.checkpoint_keys import checked_checkpoint
+
     source = cfg.get("pretrained", "none")
     backbone = cfg.model.segmentor.backbone
+    backbone.pop("init_cfg", None)
     if source in (None, "none"):
-        backbone.pop("init_cfg", None)
         cfg.pretrained_sha256 = None
         return
+    weights = "the built-in pretrained backbone (python -m benchmark pretrain)"
+    if source != "generated":
+        preset = _backbone_preset(cfg)
+        weights = preset.weights if preset else "weights of the config's backbone"
     if source == "generated":
         if not protocol.builtin:
             raise BenchmarkError(f"pretrained='generated' exists only for the built-in protocol, "
@@ -123,13 +189,44 @@ def resolve_pretrained_backbone(cfg: Config, protocol) -> None:
     else:
         from benchmark.pretrain.backbone import file_sha256
 
-        path = Path(str(source)).expanduser()
-        if not path.is_file():
-            raise BenchmarkError(f"pretrained backbone checkpoint {path} not found; pass an "
-                                 "existing file or pretrained=none")
+        path = _checkpoint_path(cfg, str(source))
         sha256 = file_sha256(path)
-    backbone.init_cfg = dict(type="Pretrained", checkpoint=str(path))
+    loaded = checked_checkpoint(path, sha256, backbone.to_dict(), weights)
+    backbone.init_cfg = dict(type="Pretrained", checkpoint=str(loaded))
     cfg.pretrained_sha256 = sha256
+
+
+def _backbone_preset(cfg: Config):
+    """The run's backbone preset (``--backbone`` or the protocol's), None without one."""
+    from benchmark.models.backbones import backbone_preset
+
+    name = cfg.get("backbone_name")
+    return backbone_preset(name) if name else None
+
+
+def _checkpoint_path(cfg: Config, source: str) -> Path:
+    """The file named by ``pretrained``: a path, or ``'imagenet'`` at the default location."""
+    import os
+
+    preset = _backbone_preset(cfg)
+    if source == "imagenet":
+        if preset is None:
+            raise BenchmarkError("pretrained='imagenet' needs a backbone preset; pass "
+                                 "--backbone r50, r101 or timm:<name>, or --pretrained PATH")
+        folder = Path(os.environ.get(PRETRAINED_DIR_ENV) or DEFAULT_PRETRAINED_DIR)
+        path = folder.expanduser() / preset.weights_file
+        if not path.is_file():
+            raise BenchmarkError(
+                f"{preset.weights} not found at {path}; put the file there, set "
+                f"{PRETRAINED_DIR_ENV}=DIR, or pass --pretrained PATH (--pretrained none: "
+                "random init)")
+        return path
+    path = Path(source).expanduser()
+    if not path.is_file():
+        weights = preset.weights if preset else "a checkpoint of the config's backbone"
+        raise BenchmarkError(f"pretrained backbone checkpoint {path} not found; pass "
+                             f"{weights}, or --pretrained none")
+    return path
 
 
 def _use_generated_classes(cfg: Config, data_root: Path) -> None:

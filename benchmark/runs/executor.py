@@ -25,6 +25,7 @@ from benchmark.engine.resume import (
 from benchmark.environment import device_info, git_commit, package_versions
 from benchmark.protocols import get_protocol
 from benchmark.runs.config_builder import build_config, config_hash
+from benchmark.runs.protocol_settings import backbone_label, evaluation_mode
 from benchmark.runs.record import RunRecord
 from benchmark.runs.spec import RunSpec
 
@@ -61,7 +62,8 @@ def compose_config(spec: RunSpec, work_root: Path) -> Config:
     The hash in the folder name keeps a rerun with other options from overwriting the
     checkpoints an older record points to, and lets an interrupted run find its own.
     """
-    data_root = get_protocol(spec.protocol).data_root()
+    protocol = get_protocol(spec.protocol, spec.data_root)
+    data_root = protocol.data_root(override=spec.data_root)
     cfg = build_config(spec, data_root, Path(work_root) / spec.run_id)
     cfg.work_dir = str(Path(work_root) / f"{spec.run_id}__{config_hash(cfg)[:8]}")
     return cfg
@@ -168,6 +170,9 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
         ema=model.ema_policy(),
         threads=torch.get_num_threads(),
         resumed_from=resumed_from,
+        plugin_sha256=cfg.get("plugin_sha256"),
+        backbone=backbone_label(cfg),
+        eval_mode=evaluation_mode(cfg),
     )
     return record, record.save(results_dir)
 

@@ -23,7 +23,11 @@ class RunRecord:
     of the checkpoint); ``ema`` the teacher's EMA policy (None without a teacher).
     ``threads`` is the intra-op thread count the run trained with (timings depend on it;
     None in records older than the field). ``resumed_from`` is the iteration an
-    interrupted run was resumed from (0: trained in one go).
+    interrupted run was resumed from (0: trained in one go). ``plugin_sha256`` is the
+    source hash of an external plugin (None for built-in methods).
+    ``backbone`` is the backbone choice and ``eval_mode`` how the evaluated network
+    predicts (``whole`` or ``slide <window>/<stride>``); records written before these
+    fields existed load with them empty.
     """
 
     protocol: str
@@ -57,6 +61,9 @@ class RunRecord:
     ema: dict | None = None
     threads: int | None = None
     resumed_from: int = 0
+    plugin_sha256: str | None = None
+    backbone: str = ""
+    eval_mode: str = ""
     record_version: int = RECORD_VERSION
 
     @property

@@ -16,6 +16,11 @@ class RunSpec:
         seed: Random seed.
         iters: Training iterations; None keeps the protocol's schedule.
         cfg_options: Extra ``key=value`` config overrides (dotted keys).
+        backbone: ``--backbone`` (``r50``, ``r101``, ``timm:<name>``); None keeps the
+            protocol's.
+        pretrained: ``--pretrained`` (a checkpoint path or ``none``); None keeps the
+            protocol's default location.
+        data_root: ``--data-root``; None uses the protocol's environment variable or default.
     """
 
     method: str
@@ -24,6 +29,9 @@ class RunSpec:
     seed: int = 0
     iters: int | None = None
     cfg_options: dict = field(default_factory=dict)
+    backbone: str | None = None
+    pretrained: str | None = None
+    data_root: str | None = None
 
     @property
     def run_id(self) -> str:

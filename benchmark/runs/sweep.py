@@ -124,12 +124,11 @@ def _attempt_in_worker(threads: int | None, spec: RunSpec, cfg: Config, options:
     """
     import torch
 
-    import benchmark.plugins  # noqa: F401 - datasets, transforms, hooks, metric, methods
-    from benchmark.registry import load_plugins
+    from benchmark.plugins import load_all
 
     if threads is not None:
         torch.set_num_threads(threads)
-    load_plugins(list(options.plugins))
+    load_all(options.plugins)
     return attempt_run(spec, cfg, options, label, progress_lines=PARALLEL_PROGRESS_LINES)
 
 
@@ -143,7 +142,7 @@ def _result_of(future, spec: RunSpec, label: str) -> RunOutcome:
 
 
 def execute_sweep(runs: list[tuple[RunSpec, Config, str]], options: SweepOptions,
-                  jobs: int = 1, stream=sys.stderr) -> list[RunOutcome]:
+                  jobs: int = 1, stream=None) -> list[RunOutcome]:
     """Execute ``runs`` (spec, composed config, label) and report each as it ends.
 
     Args:
@@ -152,11 +151,13 @@ def execute_sweep(runs: list[tuple[RunSpec, Config, str]], options: SweepOptions
         jobs: Runs trained at the same time. 1 trains in this process; more start one
             worker process per run, each with ``threads_per_run(jobs)`` threads unless
             ``OMP_NUM_THREADS`` is set.
-        stream: Where the one-line outcome of each run is written.
+        stream: Where the one-line outcome of each run is written (default: the
+            current ``sys.stderr``, looked up at call time).
 
     Returns:
         The outcomes, in the order the runs ended.
     """
+    stream = stream or sys.stderr
     outcomes = []
     if jobs <= 1 or len(runs) <= 1:
         for spec, cfg, label in runs:

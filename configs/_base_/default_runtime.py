@@ -10,6 +10,9 @@ log_processor = dict(by_epoch=False, window_size=20)
 log_level = 'INFO'
 load_from = None
 resume = False
+# Iterations between the checkpoints an interrupted run resumes from (None: the validation
+# interval). A run-time setting: it never enters the config hash.
+resume_interval = None
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),

@@ -1,0 +1,1 @@
+"""Reports built from run records: tables, paired comparisons, published numbers, plots."""

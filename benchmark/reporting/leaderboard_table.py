@@ -1,0 +1,108 @@
+"""The main leaderboard: rows x splits, best per column, difference to supervised-only."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from benchmark.reporting.cells import METRIC_COLUMNS, best_in_column, mean_std_text, summary_tables
+from benchmark.reporting.formats import Block
+from benchmark.reporting.frame import SUPERVISED, ordered_splits, seed_values, summarize
+from benchmark.reporting.paired import PairedComparison, TooFewPairs, paired_comparison
+
+ABOVE, BELOW = "↑", "↓"
+
+TITLES = {
+    "final": "{protocol}: mIoU (%) of the final checkpoint, mean ± std over seeds",
+    "best": "{protocol}: best mIoU over periodic validations (optimistic, for reference), "
+            "mean ± std over seeds",
+}
+
+
+def versus_supervised(runs: pd.DataFrame, value: str) -> dict[tuple[str, str],
+                                                              PairedComparison]:
+    """Paired comparison of every row with supervised-only at the same split.
+
+    Rows with fewer than two seeds in common with the ``supervised`` row are left out.
+
+    Args:
+        runs: One protocol's runs with row labels (``frame.protocol_runs``).
+        value: ``miou`` or ``best_miou``.
+
+    Returns:
+        ``(row, split) -> comparison of row - supervised``.
+    """
+    comparisons = {}
+    for split in runs.split.unique():
+        at_split = runs[runs.split == split]
+        if SUPERVISED not in set(at_split.row):
+            continue
+        baseline = seed_values(runs, SUPERVISED, split, value)
+        for row in sorted(set(at_split.row) - {SUPERVISED}):
+            try:
+                comparisons[row, split] = paired_comparison(
+                    seed_values(runs, row, split, value), baseline, row, SUPERVISED)
+            except TooFewPairs:
+                continue
+    return comparisons
+
+
+def _marker(comparison: PairedComparison | None) -> str:
+    if comparison is None or comparison.direction == 0:
+        return ""
+    return ABOVE if comparison.direction > 0 else BELOW
+
+
+def _long_form(summary: pd.DataFrame, best: pd.DataFrame,
+               comparisons: dict[tuple[str, str], PairedComparison]) -> pd.DataFrame:
+    rows = []
+    for (row, split), cell in summary.iterrows():
+        versus = comparisons.get((row, split))
+        rows.append(dict(
+            method=row, split=split, mean=cell["mean"], std=cell["std"], n=int(cell["n"]),
+            best=bool(best.loc[row, split]),
+            diff_vs_supervised=versus.mean_difference if versus else None,
+            ci_low=versus.ci_low if versus else None,
+            ci_high=versus.ci_high if versus else None,
+            p_value=versus.p_value if versus else None,
+            shared_seeds=versus.n if versus else None,
+            vs_supervised={1: "above", -1: "below", 0: "within noise"}[versus.direction]
+            if versus else ""))
+    frame = pd.DataFrame(rows)
+    frame["shared_seeds"] = frame["shared_seeds"].astype("Int64")
+    return frame
+
+
+def leaderboard_block(runs: pd.DataFrame, protocol: str, metric: str = "final") -> Block:
+    """The leaderboard of one protocol as a report block.
+
+    Args:
+        runs: The protocol's runs with row labels (``frame.protocol_runs``).
+        protocol: Protocol name, for the title.
+        metric: ``final`` (final checkpoint) or ``best`` (best over validations).
+
+    Returns:
+        A block whose cells read ``mean ± std (n=k)`` plus a marker for the difference
+        to supervised-only, with the best mean per column emphasised.
+    """
+    value = METRIC_COLUMNS[metric]
+    summary = summarize(runs, value)
+    splits = ordered_splits(protocol, summary.index.get_level_values("split"))
+    means, stds, counts = summary_tables(summary, splits)
+    comparisons = versus_supervised(runs, value)
+    best = best_in_column(means)
+    table = pd.DataFrame("", index=means.index, columns=splits)
+    for row in means.index:
+        for split in splits:
+            if pd.notna(means.loc[row, split]):
+                table.loc[row, split] = mean_std_text(
+                    means.loc[row, split], stds.loc[row, split], int(counts.loc[row, split])
+                ) + _marker(comparisons.get((row, split)))
+    footnotes = [
+        "bold: best mean in the column.",
+        f"{ABOVE} / {BELOW}: above / below supervised-only at the same split beyond seed "
+        "noise (paired t-test over the seeds both were run with, p < 0.05; "
+        "`python -m benchmark compare METHOD supervised --split S` gives the interval); "
+        "unmarked: within seed noise, or fewer than 2 shared seeds.",
+    ]
+    return Block(TITLES[metric].format(protocol=protocol), table, best, footnotes,
+                 _long_form(summary, best, comparisons))

@@ -1,0 +1,107 @@
+"""Paired comparison of two rows over the seeds both were run with (scipy's t-test)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from benchmark.errors import BenchmarkError
+
+SIGNIFICANCE = 0.05
+
+
+class TooFewPairs(BenchmarkError):
+    """Fewer than two seeds are shared, so seed noise cannot be estimated."""
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """``a - b`` over shared seeds: mean difference, t-interval and paired t-test.
+
+    Attributes:
+        a: Name of the first row.
+        b: Name of the second row.
+        seeds: The shared seeds, ascending.
+        differences: ``a - b`` per shared seed.
+        mean_difference: Mean of ``differences``.
+        ci_low: Lower end of the two-sided t confidence interval of the mean difference.
+        ci_high: Upper end.
+        p_value: Two-sided paired t-test p-value (NaN when every difference is equal).
+        confidence: Confidence level of the interval.
+    """
+
+    a: str
+    b: str
+    seeds: tuple[int, ...]
+    differences: tuple[float, ...]
+    mean_difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    confidence: float = 1 - SIGNIFICANCE
+
+    @property
+    def n(self) -> int:
+        """Number of shared seeds."""
+        return len(self.seeds)
+
+    @property
+    def direction(self) -> int:
+        """+1 if ``a`` beats ``b`` beyond seed noise, -1 if it loses beyond it, else 0."""
+        if math.isnan(self.p_value) or self.p_value >= 1 - self.confidence:
+            return 0
+        return 1 if self.mean_difference > 0 else -1
+
+    @property
+    def verdict(self) -> str:
+        """The outcome in words."""
+        if math.isnan(self.p_value):
+            return (f"{self.a} - {self.b} is {self.mean_difference:+.2f} on every shared seed: "
+                    "no seed-to-seed variation to judge it against")
+        if self.direction > 0:
+            return f"{self.a} > {self.b} beyond seed noise"
+        if self.direction < 0:
+            return f"{self.a} < {self.b} beyond seed noise"
+        return f"{self.a} and {self.b} differ by no more than seed noise"
+
+
+def paired_comparison(a_by_seed: pd.Series, b_by_seed: pd.Series, a: str, b: str,
+                      confidence: float = 1 - SIGNIFICANCE) -> PairedComparison:
+    """Compare two rows on the seeds both have.
+
+    Args:
+        a_by_seed: Values of the first row indexed by seed.
+        b_by_seed: Values of the second row indexed by seed.
+        a: Name of the first row.
+        b: Name of the second row.
+        confidence: Level of the t-interval; the test's threshold is ``1 - confidence``.
+
+    Returns:
+        The comparison of ``a - b``.
+
+    Raises:
+        TooFewPairs: If fewer than two seeds are shared.
+    """
+    seeds = sorted(set(a_by_seed.index) & set(b_by_seed.index))
+    if len(seeds) < 2:
+        shared = f"seed {seeds[0]}" if seeds else "no seed"
+        raise TooFewPairs(f"{a} and {b} share {shared}; a paired comparison needs at least "
+                          "2 shared seeds (run both with the same --seeds)")
+    a_values = a_by_seed.loc[seeds].to_numpy(dtype=float)
+    b_values = b_by_seed.loc[seeds].to_numpy(dtype=float)
+    differences = a_values - b_values
+    mean = float(differences.mean())
+    if np.allclose(differences, differences[0]):
+        low = high = mean
+        p_value = math.nan
+    else:
+        test = stats.ttest_rel(a_values, b_values)
+        interval = test.confidence_interval(confidence)
+        low, high, p_value = float(interval.low), float(interval.high), float(test.pvalue)
+    return PairedComparison(a, b, tuple(int(s) for s in seeds),
+                            tuple(float(d) for d in differences), mean, low, high, p_value,
+                            confidence)

@@ -1,0 +1,1 @@
+"""Figures from run records and scalar logs (matplotlib, Agg backend, PNG and SVG)."""

@@ -1,0 +1,38 @@
+"""``run --dry-run``: the plan of a sweep as text, after pre-flight, without training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mmengine.config import Config
+
+from benchmark.runs.config_builder import config_hash
+from benchmark.runs.executor import find_done
+from benchmark.runs.spec import RunSpec
+
+
+def describe_plan(specs: list[RunSpec], configs: list[Config], results_dir: Path,
+                  skip_done: bool) -> str:
+    """One line per run: its label, config hash, options, and whether it would train.
+
+    A run whose record already exists (same config hash) is marked as skipped when
+    ``skip_done`` is set, else as one ``--skip-done`` would skip.
+    """
+    lines = [f"plan: {len(specs)} run(s); nothing is trained (--dry-run)"]
+    trained = 0
+    for number, (spec, cfg) in enumerate(zip(specs, configs), start=1):
+        digest = config_hash(cfg)
+        record = find_done(spec, results_dir, cfg)
+        if record is None:
+            action = "would train"
+            trained += 1
+        elif skip_done:
+            action = f"skipped, record exists: {record}"
+        else:
+            action = f"would train again (--skip-done skips it: record {record})"
+            trained += 1
+        options = " ".join(f"{k}={v!r}" for k, v in sorted(spec.cfg_options.items()))
+        lines.append(f"[{number}/{len(specs)}] {spec.label}  config {digest[:8]}"
+                     f"{f'  options {options}' if options else ''}  {action}")
+    lines.append(f"{trained} run(s) would train")
+    return "\n".join(lines)

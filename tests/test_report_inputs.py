@@ -1,0 +1,81 @@
+"""Unusable records are named and skipped; published numbers are a separate, valid block."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmark.cli import main
+from benchmark.commands.table import table_text
+from benchmark.protocols import PROTOCOLS
+from benchmark.registry import load_plugins, registered_methods
+from benchmark.reporting.published import COLUMNS, published_numbers
+from benchmark.reporting.records import read_records
+from benchmark.reporting.report import protocol_blocks
+from tests.reporting_records import make_record, small_set
+
+
+def _results_with_bad_records(tmp_path):
+    for record in small_set():
+        record.save(tmp_path)
+    runs = tmp_path / "runs"
+    (runs / "corrupt.json").write_text('{"method": "sop", ')
+    good = json.loads(next(runs.glob("synthetic__1_8__cps__seed0*.json")).read_text())
+    (runs / "mistyped.json").write_text(json.dumps({**good, "miou": "high"}))
+    missing = {k: v for k, v in good.items() if k != "split"}
+    (runs / "missing_field.json").write_text(json.dumps(missing))
+    return tmp_path
+
+
+def test_unusable_records_are_named_and_skipped(tmp_path):
+    records, problems = read_records(_results_with_bad_records(tmp_path))
+    assert len(records) == len(small_set())
+    assert [p.split(":")[0] for p in problems] == [
+        "skipped run record corrupt.json", "skipped run record missing_field.json",
+        "skipped run record mistyped.json"]
+    assert "miou: expected float, got str" in problems[2]
+    assert "'split'" in problems[1]
+
+
+def test_table_prints_despite_unusable_records(tmp_path, capsys):
+    results = _results_with_bad_records(tmp_path)
+    assert main(["table", "--results-dir", str(results), "--protocol", "synthetic"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.err.strip().splitlines()) == 3
+    assert "corrupt.json" in captured.err and "fixmatch" in captured.out
+
+
+def test_published_registry_is_well_formed():
+    load_plugins()
+    table = published_numbers()
+    assert tuple(table.columns) == COLUMNS
+    assert not table.duplicated(["method", "protocol", "split", "backbone", "source"]).any()
+    assert set(table.method) <= set(registered_methods())
+    for row in table.itertuples():
+        assert row.split in PROTOCOLS[row.protocol].split_names, row
+        assert 0 < row.miou < 100 and row.source and row.backbone
+    assert "synthetic" not in set(table.protocol)
+
+
+def test_published_block_stands_beside_ours_only_where_numbers_exist():
+    assert all("published" not in b.title for b in protocol_blocks(small_set(), "synthetic"))
+    ours = [make_record("unimatch", "1_8", s, v, protocol="pascal") for s, v in
+            enumerate([75.0, 76.0])]
+    blocks = protocol_blocks(ours, "pascal")
+    assert "mIoU (%) of the final checkpoint" in blocks[0].title  # our rows first
+    published = blocks[-1]
+    assert "published" in published.title
+    rows = published.data[(published.data.method == "unimatch") & (published.data.split == "1_8")]
+    assert sorted(rows.published) == [76.9, 78.4]
+    assert sorted(rows.gap.round(2)) == [-2.9, -1.4]
+    assert "unimatch" in set(blocks[0].table.index) and "sop" not in set(blocks[0].table.index)
+    assert any("Revisiting Weak-to-Strong" in note or "Sinkhorn" in note
+               for note in published.footnotes)
+
+
+@pytest.mark.parametrize("fmt", ["md", "latex", "html", "csv"])
+def test_published_numbers_render_with_repeated_method_rows(fmt):
+    text = table_text([], "pascal", fmt)
+    assert text.count("unimatch") >= 6  # R50 and R101 at 1_16, 1_8, 1_4
+    assert "[1]" in text or fmt == "csv"

@@ -22,7 +22,7 @@ from benchmark.engine.resume import (
     ResumeCheckpointHook,
     resumable_checkpoint,
 )
-from benchmark.environment import device_info, git_commit, package_versions
+from benchmark.environment import device_info, git_state, package_versions
 from benchmark.protocols import get_protocol
 from benchmark.runs.config_builder import build_config, config_hash
 from benchmark.runs.protocol_settings import backbone_label, evaluation_mode
@@ -135,6 +135,7 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
     model = runner.model.module if hasattr(runner.model, "module") else runner.model
     train_loader = cfg.train_dataloader
     labeled_only = bool(train_loader.dataset.get("labeled_only"))
+    git = git_state()
     record = RunRecord(
         protocol=spec.protocol,
         split=spec.split,
@@ -151,7 +152,9 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
         lr=cfg.optim_wrapper.optimizer.lr,
         evaluated_network=model.predict_on,
         config_hash=experiment_hash,
-        git_commit=git_commit(),
+        git_commit=git["label"],
+        git_dirty=git["dirty"],
+        git_diff_sha256=git["diff_sha256"],
         versions=package_versions(),
         device=str(device_info()["device"]),
         wall_time_s=time.perf_counter() - start,
@@ -173,6 +176,8 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
         plugin_sha256=cfg.get("plugin_sha256"),
         backbone=backbone_label(cfg),
         eval_mode=evaluation_mode(cfg),
+        global_batch=train_loader.batch_size * get_world_size(),
+        split_sha256=cfg.get("split_sha256"),
     )
     return record, record.save(results_dir)
 

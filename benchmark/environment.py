@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import platform
@@ -46,17 +47,28 @@ def device_info() -> dict[str, str | int]:
     }
 
 
-def git_commit(repo: Path | None = None) -> str:
-    """Return the current git commit (with ``-dirty`` if modified), or ``"unknown"``."""
+def git_state(repo: Path | None = None) -> dict:
+    """The commit, whether tracked files are modified, and the SHA-256 of that diff.
+
+    Args:
+        repo: A folder inside the work tree (default: this package's repository).
+
+    Returns:
+        ``{"commit": sha or "unknown", "label": the commit with ``-dirty`` if modified,
+        "dirty": bool, "diff_sha256": str or None}``; the
+        diff is ``git diff HEAD --binary`` (tracked files, staged or not), so two dirty
+        trees with the same hash hold the same changes.
+    """
     cwd = repo or Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> bytes:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True,
+                              check=True).stdout
+
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd, capture_output=True, text=True, check=True,
-        ).stdout.strip()
+        sha = git("rev-parse", "HEAD").decode().strip()
+        diff = git("diff", "HEAD", "--binary")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{sha}-dirty" if dirty else sha
+        return {"commit": "unknown", "label": "unknown", "dirty": False, "diff_sha256": None}
+    return {"commit": sha, "label": f"{sha}-dirty" if diff else sha, "dirty": bool(diff),
+            "diff_sha256": hashlib.sha256(diff).hexdigest() if diff else None}

@@ -6,6 +6,8 @@ Also ``--dry-run`` (the plan, nothing trained) and per-method ``--cfg-options``.
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -82,6 +84,22 @@ CASES = {
         ["--methods", "supervised,meanteacher", "--split", "full"],
         ["split 'full' has no unlabeled images, so 'meanteacher' cannot run on it; use a "
          "partition (1_16, 1_8, 1_4, 1_2) or 'supervised' (meanteacher synthetic/full seed 0)"]),
+    "empty --seeds": (
+        ["--methods", "meanteacher", "--seeds="],
+        ["--seeds is empty; give at least one seed, e.g. --seeds 0"]),
+    "--launcher outside torchrun": (
+        ["--methods", "meanteacher", "--launcher", "pytorch"],
+        ["--launcher pytorch needs the variables torchrun sets (RANK, WORLD_SIZE, MASTER_ADDR, "
+         "MASTER_PORT missing); start it as torchrun --nproc_per_node=N -m benchmark run ..."]),
+    "unknown --launcher": (
+        ["--methods", "meanteacher", "--launcher", "mpi"],
+        ["--launcher must be one of none, pytorch, got 'mpi'"]),
+    "unknown --executor": (
+        ["--methods", "meanteacher", "--executor", "k8s"],
+        ["--executor must be one of inline, local, slurm, got 'k8s'"]),
+    "non-positive --slurm-gpus": (
+        ["--methods", "meanteacher", "--executor", "slurm", "--slurm-gpus", "0"],
+        ["--slurm-gpus must be a positive integer, got 0"]),
     "every problem at once": (
         ["--methods", "meanteacher,nosuch", "--seeds=-2", "--jobs", "0"],
         ["unknown method 'nosuch'; valid methods: cps, cps_nocutmix, cutmix_seg, dars, "
@@ -98,6 +116,40 @@ def test_each_problem_exits_2_with_its_line_and_trains_nothing(run_cli, tmp_path
     assert code == 2
     assert err.strip().splitlines() == [f"error: {line}" for line in lines]
     assert not (tmp_path / "results").exists() and not (tmp_path / "work").exists()
+
+
+def test_launcher_and_executor_together_are_one_line(run_cli, tmp_path, monkeypatch):
+    for name, value in (("RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1"),
+                        ("MASTER_PORT", "29555")):
+        monkeypatch.setenv(name, value)
+    code, _, err = run_cli("--methods", "meanteacher", "--launcher", "pytorch", "--executor",
+                           "local")
+    assert code == 2
+    assert err.strip() == ("error: --launcher pytorch trains one run over several processes; "
+                           "it cannot be combined with --executor local (drop one of them)")
+    assert not (tmp_path / "work").exists()
+
+
+def test_a_listed_image_missing_from_the_builtin_dataset_is_one_line(run_cli, tmp_path,
+                                                                     monkeypatch):
+    from benchmark.protocols import get_protocol
+
+    clean = get_protocol("synthetic").data_root()
+    copy = tmp_path / "data"
+    shutil.copytree(clean, copy, symlinks=True)
+    first = (copy / "splits" / "1_8" / "labeled.txt").read_text().split()[0]
+    (copy / first).unlink()
+    monkeypatch.setattr("benchmark.protocols.Protocol.data_root",
+                        lambda self, materialize=True, override=None: copy)
+    code, _, err = run_cli("--methods", "supervised")
+    assert code == 2
+    count = len((copy / "splits" / "1_8" / "labeled.txt").read_text().splitlines())
+    assert err.strip() == (
+        f"error: 1 of {count} images listed in 1_8/labeled.txt are missing under {copy} "
+        f"(first: {Path(first).stem}); check --data-root and the layout: the built-in "
+        "generated dataset (delete its folder to generate it again) "
+        "(supervised synthetic/1_8 seed 0)")
+    assert not (tmp_path / "work").exists()
 
 
 @pytest.mark.parametrize("value, reason", [("[1, 2]", "got a JSON list"),
@@ -152,6 +204,11 @@ def test_dry_run_prints_the_plan_and_what_skip_done_would_skip(run_cli, tmp_path
     assert code == 0
     lines = out.strip().splitlines()
     assert "skipped, record exists" in lines[1] and lines[-1] == "3 run(s) would train"
+    code, out, _ = run_cli("--methods", "supervised,meanteacher", "--seeds", "0,1",
+                           "--dry-run", "--force")
+    lines = out.strip().splitlines()
+    assert "would train again (--force; record " in lines[1]
+    assert lines[-1] == "4 run(s) would train"
 
 
 def test_per_method_options_reach_only_their_method(tmp_path):
@@ -164,7 +221,8 @@ def test_per_method_options_reach_only_their_method(tmp_path):
 
     args = argparse.Namespace(
         methods="supervised,meanteacher", split="1_8", protocol=None, seeds="0", iters=2,
-        plugins="", jobs="1", cfg_options=["optim_wrapper.optimizer.lr=0.02",
+        plugins="", jobs="1", backbone=None, pretrained=None, data_root=None,
+        cfg_options=["optim_wrapper.optimizer.lr=0.02",
                                          "meanteacher:model.consistency_weight=5",
                                          "meanteacher:optim_wrapper.optimizer.lr=0.03"])
     specs = plan_runs(args)

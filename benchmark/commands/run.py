@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from benchmark.errors import BenchmarkError
 from benchmark.protocols import DEFAULT_PROTOCOL, get_protocol, protocol_for_split
 from benchmark.registry import get_method
 from benchmark.runs.cfg_options import options_for, parse_cfg_options, unknown_method_problems
+from benchmark.runs.cluster import SUBMITIT_EXECUTORS, ClusterSettings
+from benchmark.runs.launcher import LAUNCHERS, is_main_process, launcher_problem
 from benchmark.runs.preflight import Problems
 from benchmark.runs.spec import RunSpec
 from benchmark.runs.sweep import resolve_jobs
@@ -58,11 +61,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="dataset folder (default: the protocol's SEMISEG_*_ROOT variable)")
     parser.add_argument("--plugins", default="",
                         help="comma-separated external plugin modules or .py files")
+    parser.add_argument("--force", action="store_true",
+                        help="train runs again whose record already exists with the same "
+                        "config hash (by default they are skipped, with every executor)")
     parser.add_argument("--skip-done", action="store_true",
-                        help="skip runs whose record already exists with the same config")
+                        help="skip runs whose record exists (the default; kept for old "
+                        "commands, --force turns it off)")
     parser.add_argument("--dry-run", action="store_true",
-                        help="check every run and print the plan (config hashes, what "
-                        "--skip-done skips) without training")
+                        help="check every run and print the plan (config hashes, which runs "
+                        "are skipped) without training")
     parser.add_argument("--jobs", default="auto",
                         help="runs trained side by side, each in its own process with an "
                         "equal share of the CPU cores (OMP_NUM_THREADS, if set, wins); 'auto' "
@@ -70,6 +77,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--restart", action="store_true",
                         help="train interrupted runs from iteration 0 (by default a run "
                         "resumes from the checkpoint its interrupted attempt left)")
+    parser.add_argument("--launcher", default="none", metavar="{" + ",".join(LAUNCHERS) + "}",
+                        help="MMEngine launcher: 'pytorch' trains each run over the processes "
+                        "of torchrun --nproc_per_node=N -m benchmark run ... (gloo on CPU); "
+                        "runs then go one at a time")
+    parser.add_argument("--executor", default="inline",
+                        metavar="{" + ",".join(("inline", *SUBMITIT_EXECUTORS)) + "}",
+                        help="'inline': in this process (--jobs side by side); 'slurm': one "
+                        "submitit job per (method, split, seed), waited for; 'local': the same "
+                        "jobs as local processes")
+    parser.add_argument("--slurm-partition", default=None, help="Slurm partition of each job")
+    parser.add_argument("--slurm-gpus", type=int, default=1, help="GPUs per Slurm job")
+    parser.add_argument("--slurm-cpus", type=int, default=None, help="CPUs per Slurm job")
+    parser.add_argument("--slurm-time", type=int, default=24 * 60, metavar="MIN",
+                        help="time limit of each job in minutes (also for 'local')")
     parser.add_argument("--verbose", action="store_true", help="show MMEngine's log")
     return parser
 
@@ -80,6 +101,8 @@ def parse_seeds(text: str) -> list[int]:
     Raises:
         BenchmarkError: For a seed that is not an integer or is negative.
     """
+    if not text.strip(" ,"):
+        raise BenchmarkError("--seeds is empty; give at least one seed, e.g. --seeds 0")
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError as err:
@@ -125,6 +148,13 @@ def plan_runs(args: argparse.Namespace) -> list[RunSpec]:
         resolve_jobs(args.jobs, 1)
     except BenchmarkError as err:
         problems.add(str(err))
+    launcher = getattr(args, "launcher", "none")
+    if problem := launcher_problem(launcher, getattr(args, "executor", "inline")):
+        problems.add(problem)
+    for option in ("slurm_gpus", "slurm_time"):
+        if getattr(args, option, 1) < 1:
+            problems.add(f"--{option.replace('_', '-')} must be a positive integer, got "
+                         f"{getattr(args, option)}")
     problems.raise_if_any()
     protocol = get_protocol(args.protocol, args.data_root) if args.protocol \
         else protocol_for_split(args.split)
@@ -135,32 +165,65 @@ def plan_runs(args: argparse.Namespace) -> list[RunSpec]:
             for s in splits for m in methods for k in seeds]
 
 
+def _jobs(args: argparse.Namespace, num_runs: int) -> int:
+    """``--jobs`` resolved; 1 under a launcher (one run at a time over its processes)."""
+    if args.launcher == "none":
+        return resolve_jobs(args.jobs, num_runs)
+    if args.jobs not in ("auto", "1") and is_main_process():
+        print(f"note: --launcher {args.launcher} trains one run at a time over its "
+              f"processes; --jobs {args.jobs} is ignored", file=sys.stderr)
+    return 1
+
+
+def _cluster(args: argparse.Namespace) -> ClusterSettings | None:
+    if args.executor == "inline":
+        return None
+    return ClusterSettings(executor=args.executor, partition=args.slurm_partition,
+                           gpus=args.slurm_gpus, cpus=args.slurm_cpus, time_min=args.slurm_time)
+
+
 def run(args: argparse.Namespace) -> int:
     from benchmark.reporting.records import read_records_reporting_problems
     from benchmark.runs.dry_run import describe_plan
     from benchmark.runs.executor import find_done
+    from benchmark.runs.launcher import batch_warning, start_processes
     from benchmark.runs.leaderboard import render
     from benchmark.runs.preflight import preflight
     from benchmark.runs.sweep import SweepOptions, execute_sweep
 
     specs = plan_runs(args)
+    start_processes(args.launcher)
+    main_process = is_main_process()
+    say = (lambda line: print(line, file=sys.stderr)) if main_process else (lambda line: None)
     configs = preflight(specs, args.work_dir, args.results_dir)
     if args.dry_run:
-        print(describe_plan(specs, configs, args.results_dir, args.skip_done))
+        if main_process:
+            print(describe_plan(specs, configs, args.results_dir, args.force))
         return 0
     pending = []
     for number, (spec, cfg) in enumerate(zip(specs, configs), start=1):
         label = f"[{number}/{len(specs)}] {spec.label}"
-        if args.skip_done and find_done(spec, args.results_dir, cfg):
-            print(f"{label}: record exists, skipped", file=sys.stderr)
+        if not args.force and find_done(spec, args.results_dir, cfg):
+            say(f"{label}: record exists, skipped (--force trains it again)")
         else:
             pending.append((spec, cfg, label))
+    world_size = int(os.environ.get("WORLD_SIZE", "1")) if args.launcher != "none" else 1
+    for warning in dict.fromkeys(filter(None, (batch_warning(c, world_size)
+                                               for _, c, _ in pending))):
+        say(warning)
     options = SweepOptions(results_dir=args.results_dir, work_root=args.work_dir,
                            verbose=args.verbose, plugins=tuple(_plugin_list(args.plugins)),
-                           restart=args.restart)
-    outcomes = execute_sweep(pending, options, jobs=resolve_jobs(args.jobs, len(pending)))
+                           restart=args.restart, launcher=args.launcher)
+    outcomes = execute_sweep(pending, options, jobs=_jobs(args, len(pending)),
+                             stream=sys.stderr if main_process else open(os.devnull, "w"),
+                             cluster=_cluster(args))
+    if not main_process:
+        return 0
     print(render(read_records_reporting_problems(args.results_dir), args.results_dir))
+    skipped = len(specs) - len(pending)
     failures = [o.spec for o in outcomes if o.status in ("failed", "stopped")]
+    print(f"runs: {len(outcomes) - len(failures)} done, {skipped} skipped, "
+          f"{len(failures)} failed or stopped", file=sys.stderr)
     if failures:
         names = ", ".join(s.label for s in failures)
         print(f"error: {len(failures)} run(s) failed or stopped (see above): {names}",

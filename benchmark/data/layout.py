@@ -14,7 +14,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.splits import SplitFiles, read_split_list
 
 LAYOUTS = {
-    "": "the built-in generated dataset",
+    "": "the built-in generated dataset (delete its folder to generate it again)",
     "voc": "JPEGImages/ and SegmentationClass/ (the SBD aug labels for the blended pool; "
            "or beside it SegmentationClassAug/, which is then used)",
     "cityscapes": "leftImg8bit/{train,val}/<city>/ and gtFine/{train,val}/<city>/"

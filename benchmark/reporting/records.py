@@ -13,6 +13,8 @@ from benchmark.runs.record import RunRecord
 # among the dependencies, so the few annotations the record uses are mapped here.
 _ACCEPTED = {
     "str": (str,),
+    "str | None": (str, type(None)),
+    "bool | None": (bool, type(None)),
     "int": (int,),
     "int | None": (int, type(None)),
     "float": (int, float),
@@ -39,7 +41,7 @@ def record_type_errors(data: dict) -> list[str]:
         if spec.name not in data:
             continue
         value, accepted = data[spec.name], _ACCEPTED.get(str(spec.type), (object,))
-        if isinstance(value, bool) or not isinstance(value, accepted):
+        if (isinstance(value, bool) and bool not in accepted) or not isinstance(value, accepted):
             errors.append(f"{spec.name}: expected {spec.type}, got {type(value).__name__}")
     return errors
 
@@ -69,18 +71,31 @@ def read_record(path: Path) -> RunRecord:
 def read_records(results_dir: Path) -> tuple[list[RunRecord], list[str]]:
     """Load every usable record under ``results_dir/runs``, in file-name order.
 
+    Two files holding the same run (same protocol, split, method, seed and full config
+    hash, e.g. a copied file) count once: the first by file name is kept and the other is
+    named as a duplicate.
+
     Args:
         results_dir: Folder holding ``runs/*.json``.
 
     Returns:
         The records, and one line per skipped file naming it and saying why.
     """
-    records, problems = [], []
+    records, problems, seen = [], [], {}
     for path in sorted((Path(results_dir) / "runs").glob("*.json")):
         try:
-            records.append(read_record(path))
+            record = read_record(path)
         except ValueError as err:
             problems.append(f"skipped run record {path.name}: {err}")
+            continue
+        run = (record.protocol, record.split, record.method, record.seed, record.config_hash)
+        if run in seen:
+            problems.append(f"skipped run record {path.name}: the same run (config hash "
+                            f"{record.config_hash[:8]}, seed {record.seed}) as {seen[run]}, "
+                            "counted once")
+            continue
+        seen[run] = path.name
+        records.append(record)
     return records, problems
 
 

@@ -31,9 +31,12 @@ from benchmark.runs.protocol_settings import (
     set_classes,
 )
 from benchmark.runs.spec import RunSpec
+from benchmark.runs.split_identity import is_reference, split_ids_sha256
 
+# ``split_sha256`` is recorded; it enters the hash as ``edited_splits_sha256`` only for
+# lists that are not the protocol's reference (see benchmark.runs.split_identity)
 RUN_SPECIFIC_KEYS = ("work_dir", "randomness", "experiment_name", "log_level",
-                     "resume_interval")
+                     "resume_interval", "split_sha256", "reference_batch", "reference_lr")
 # Entries that locate data or tune loading speed; they never change results.
 NON_EXPERIMENTAL_KEYS = ("split_lists", "data_root", "metainfo", "num_workers",
                          "persistent_workers", "label_prefix")
@@ -85,8 +88,10 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
         cfg.plugin_sha256 = method.source_sha256
 
     files = protocol.split_files(spec.split, data_root)
-    if protocol.layout:
-        check_dataset(protocol.layout, data_root, files)
+    check_dataset(protocol.layout, data_root, files)
+    cfg.split_sha256 = split_ids_sha256(files)
+    if not is_reference(protocol, files, data_root):
+        cfg.edited_splits_sha256 = cfg.split_sha256
     train_set = cfg.train_dataloader.dataset
     if files.unlabeled is None:
         if method.needs_unlabeled:
@@ -128,6 +133,8 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
     cfg.work_dir = str(work_dir)
     if spec.pretrained:
         cfg.pretrained = spec.pretrained
+    cfg.reference_batch = cfg.train_dataloader.batch_size
+    cfg.reference_lr = cfg.optim_wrapper.optimizer.lr
     if spec.cfg_options:
         problems = option_problems(cfg, spec.cfg_options, method.cls, spec.method)
         if problems:

@@ -12,11 +12,11 @@ from benchmark.runs.spec import RunSpec
 
 
 def describe_plan(specs: list[RunSpec], configs: list[Config], results_dir: Path,
-                  skip_done: bool) -> str:
+                  force: bool = False) -> str:
     """One line per run: its label, config hash, options, and whether it would train.
 
-    A run whose record already exists (same config hash) is marked as skipped when
-    ``skip_done`` is set, else as one ``--skip-done`` would skip.
+    A run whose record already exists (same config hash) is marked as skipped, or with
+    ``force`` as one that would train again.
     """
     lines = [f"plan: {len(specs)} run(s); nothing is trained (--dry-run)"]
     trained = 0
@@ -26,10 +26,10 @@ def describe_plan(specs: list[RunSpec], configs: list[Config], results_dir: Path
         if record is None:
             action = "would train"
             trained += 1
-        elif skip_done:
+        elif not force:
             action = f"skipped, record exists: {record}"
         else:
-            action = f"would train again (--skip-done skips it: record {record})"
+            action = f"would train again (--force; record {record})"
             trained += 1
         options = " ".join(f"{k}={v!r}" for k, v in sorted(spec.cfg_options.items()))
         lines.append(f"[{number}/{len(specs)}] {spec.label}  config {digest[:8]}"

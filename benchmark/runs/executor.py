@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import resource
 import sys
 import time
@@ -22,9 +23,10 @@ from benchmark.engine.resume import (
     ResumeCheckpointHook,
     resumable_checkpoint,
 )
-from benchmark.environment import device_info, git_commit, package_versions
+from benchmark.environment import device_info, git_state, package_versions
 from benchmark.protocols import get_protocol
 from benchmark.runs.config_builder import build_config, config_hash
+from benchmark.runs.launcher import apply_launcher, is_main_process
 from benchmark.runs.protocol_settings import backbone_label, evaluation_mode
 from benchmark.runs.record import RunRecord
 from benchmark.runs.spec import RunSpec
@@ -59,28 +61,39 @@ def _peak_memory_mb() -> float:
 def compose_config(spec: RunSpec, work_root: Path) -> Config:
     """The run's full config, with its work dir ``work_root/<run id>__<config hash>``.
 
-    The hash in the folder name keeps a rerun with other options from overwriting the
-    checkpoints an older record points to, and lets an interrupted run find its own.
+    A multi-process run (``WORLD_SIZE`` > 1) has ``world_size`` in its config, so its
+    hash differs from the single-process run's. The hash in the folder name keeps a rerun
+    with other options from overwriting the checkpoints an older record points to, and
+    lets an interrupted run find its own.
     """
     protocol = get_protocol(spec.protocol, spec.data_root)
     data_root = protocol.data_root(override=spec.data_root)
     cfg = build_config(spec, data_root, Path(work_root) / spec.run_id)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1:
+        # the global batch is the experiment: N processes never pass for one
+        cfg.world_size = world_size
     cfg.work_dir = str(Path(work_root) / f"{spec.run_id}__{config_hash(cfg)[:8]}")
     return cfg
 
 
-def _resume_point(cfg: Config, label: str, restart: bool) -> int:
-    """Point ``cfg`` at the checkpoint an interrupted run left; return its iteration (or 0)."""
+def _resume_point(cfg: Config, label: str, restart: bool, announce: bool = True) -> int:
+    """Point ``cfg`` at the checkpoint an interrupted run left; return its iteration (or 0).
+
+    ``announce`` prints what is done (rank 0 of a multi-process run, or the only process).
+    """
     found = resumable_checkpoint(Path(cfg.work_dir))
     if found is None or found[1] >= cfg.train_cfg.max_iters:
         return 0
     path, iteration = found
     if restart:
-        print(f"{label}: --restart: ignoring the checkpoint at iteration {iteration}",
-              file=sys.stderr)
+        if announce:
+            print(f"{label}: --restart: ignoring the checkpoint at iteration {iteration}",
+                  file=sys.stderr)
         return 0
-    print(f"{label}: resuming from iteration {iteration} ({path}; --restart starts over)",
-          file=sys.stderr)
+    if announce:
+        print(f"{label}: resuming from iteration {iteration} ({path}; --restart starts over)",
+              file=sys.stderr)
     cfg.resume = True
     cfg.load_from = str(path)
     return iteration
@@ -88,8 +101,8 @@ def _resume_point(cfg: Config, label: str, restart: bool) -> int:
 
 def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = "",
                 verbose: bool = False, cfg: Config | None = None,
-                progress_lines: int | None = None,
-                restart: bool = False) -> tuple[RunRecord, Path]:
+                progress_lines: int | None = None, restart: bool = False,
+                launcher: str = "none") -> tuple[RunRecord, Path | None]:
     """Train, evaluate and record one run.
 
     Args:
@@ -104,9 +117,11 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
             line (runs side by side share the console).
         restart: Train from iteration 0 even if an interrupted run of the same config left
             a checkpoint (by default the run resumes from it).
+        launcher: MMEngine launcher (``none`` or ``pytorch`` under torchrun); only rank 0
+            prints progress and writes the record.
 
     Returns:
-        The record and the path it was written to.
+        The record and the path it was written to (None on ranks other than 0).
     """
     start = time.perf_counter()
     cfg = copy.deepcopy(cfg) if cfg is not None else compose_config(spec, work_root)
@@ -116,13 +131,16 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
 
-    resumed_from = _resume_point(cfg, label or spec.label, restart)
+    apply_launcher(cfg, launcher)
+    main_process = is_main_process()
+    resumed_from = _resume_point(cfg, label or spec.label, restart, announce=main_process)
     if not verbose:
         cfg.log_level = "WARNING"
     runner = ResumableRunner.from_cfg(cfg)
     if not verbose:
         _quiet_console(runner)
-    progress = RunProgressHook(label=label or spec.label, stream=sys.stderr,
+    progress = RunProgressHook(label=label or spec.label,
+                               stream=sys.stderr if main_process else None,
                                updates=progress_lines)
     runner.register_hook(progress)
     runner.register_hook(RandomStateHook())
@@ -135,6 +153,7 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
     model = runner.model.module if hasattr(runner.model, "module") else runner.model
     train_loader = cfg.train_dataloader
     labeled_only = bool(train_loader.dataset.get("labeled_only"))
+    git = git_state()
     record = RunRecord(
         protocol=spec.protocol,
         split=spec.split,
@@ -151,7 +170,9 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
         lr=cfg.optim_wrapper.optimizer.lr,
         evaluated_network=model.predict_on,
         config_hash=experiment_hash,
-        git_commit=git_commit(),
+        git_commit=git["label"],
+        git_dirty=git["dirty"],
+        git_diff_sha256=git["diff_sha256"],
         versions=package_versions(),
         device=str(device_info()["device"]),
         wall_time_s=time.perf_counter() - start,
@@ -173,8 +194,10 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
         plugin_sha256=cfg.get("plugin_sha256"),
         backbone=backbone_label(cfg),
         eval_mode=evaluation_mode(cfg),
+        global_batch=train_loader.batch_size * get_world_size(),
+        split_sha256=cfg.get("split_sha256"),
     )
-    return record, record.save(results_dir)
+    return record, record.save(results_dir) if main_process else None
 
 
 def _checkpoint_interval(cfg: Config) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark.atomic_io import write_text_atomic
 from benchmark.reporting.formats import render_blocks
 from benchmark.reporting.frame import experimental_options, protocol_runs, records_frame
 from benchmark.reporting.leaderboard_table import leaderboard_block
@@ -59,6 +60,7 @@ def render(records: list[RunRecord], out_dir: Path | None = None) -> str:
         chunks.append(text)
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
-            (out_dir / f"leaderboard_{protocol}.md").write_text(text)
-            (out_dir / f"leaderboard_{protocol}.csv").write_text(render_blocks(blocks[:1], "csv"))
+            write_text_atomic(out_dir / f"leaderboard_{protocol}.md", text)
+            write_text_atomic(out_dir / f"leaderboard_{protocol}.csv",
+                              render_blocks(blocks[:1], "csv"))
     return "\n".join(chunks).rstrip("\n")

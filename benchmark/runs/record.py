@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from benchmark.atomic_io import write_text_atomic
 from benchmark.errors import BenchmarkError
 
 RECORD_VERSION = 1
@@ -27,7 +26,11 @@ class RunRecord:
     source hash of an external plugin (None for built-in methods).
     ``backbone`` is the backbone choice and ``eval_mode`` how the evaluated network
     predicts (``whole`` or ``slide <window>/<stride>``); records written before these
-    fields existed load with them empty.
+    fields existed load with them empty. ``git_dirty`` says whether tracked files
+    differed from ``git_commit`` and ``git_diff_sha256`` hashes that diff.
+    ``global_batch`` is the labeled images per step over all processes
+    (``labeled_batch x world_size``). ``split_sha256`` hashes the image/label ids the split
+    lists named (labeled, unlabeled, val). Fields added later are None in older records.
     """
 
     protocol: str
@@ -64,6 +67,10 @@ class RunRecord:
     plugin_sha256: str | None = None
     backbone: str = ""
     eval_mode: str = ""
+    git_dirty: bool | None = None
+    git_diff_sha256: str | None = None
+    global_batch: int | None = None
+    split_sha256: str | None = None
     record_version: int = RECORD_VERSION
 
     @property
@@ -75,12 +82,8 @@ class RunRecord:
         """Write the record atomically into ``results_dir/runs/`` and return the path."""
         folder = Path(results_dir) / "runs"
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / self.filename
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(self), handle, indent=2, sort_keys=True)
-        os.replace(tmp, path)
-        return path
+        text = json.dumps(asdict(self), indent=2, sort_keys=True)
+        return write_text_atomic(folder / self.filename, text)
 
 
 def load_records(results_dir: Path) -> list[RunRecord]:

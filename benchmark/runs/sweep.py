@@ -1,9 +1,13 @@
-"""Execute a planned sweep: runs one after another, or several side by side.
+"""Execute a planned sweep: runs one after another, several side by side, or as jobs.
 
-Side-by-side runs are separate processes (``spawn``: a fresh interpreter per run, so no
-run inherits another's RNG, thread pool or registry state), each limited to its share of
-the CPU cores. The standard library's ``ProcessPoolExecutor`` does the scheduling; what it
-lacks is the per-run thread budget and the failure bookkeeping, written here.
+There is one way to execute and report a run (:func:`attempt_run`); what differs is the
+executor strategy of :func:`execute_sweep`: in this process (``--jobs 1``), in a pool of
+local processes (``--jobs N``), or as submitit jobs (``--executor local|slurm``, see
+:mod:`benchmark.runs.cluster`). Side-by-side runs are separate processes (``spawn``: a
+fresh interpreter per run, so no run inherits another's RNG, thread pool or registry
+state), each limited to its share of the CPU cores. The standard library's
+``ProcessPoolExecutor`` does the scheduling; what it lacks is the per-run thread budget
+and the failure bookkeeping, written here.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class SweepOptions:
     verbose: bool = False
     plugins: tuple[str, ...] = ()
     restart: bool = False
+    launcher: str = "none"
 
 
 def available_cores() -> int:
@@ -100,7 +105,7 @@ def attempt_run(spec: RunSpec, cfg: Config, options: SweepOptions, label: str,
     try:
         record, path = execute_run(spec, options.results_dir, options.work_root, label,
                                    options.verbose, cfg, progress_lines=progress_lines,
-                                   restart=options.restart)
+                                   restart=options.restart, launcher=options.launcher)
     except NonFiniteLossError as err:
         return RunOutcome(spec, "stopped", f"{label}: stopped: {err}")
     except Exception as err:  # noqa: BLE001 - one failed run must not end the sweep
@@ -115,9 +120,9 @@ def attempt_run(spec: RunSpec, cfg: Config, options: SweepOptions, label: str,
                       f"{record.seconds_per_iter or float('nan'):.3f} s/it, record {path}")
 
 
-def _attempt_in_worker(threads: int | None, spec: RunSpec, cfg: Config, options: SweepOptions,
+def attempt_in_worker(threads: int | None, spec: RunSpec, cfg: Config, options: SweepOptions,
                        label: str) -> RunOutcome:
-    """Worker-process entry: the thread budget and the plugins, then :func:`attempt_run`.
+    """Worker-process or job entry: thread budget and plugins, then :func:`attempt_run`.
 
     The config arrives composed, so its ``custom_imports`` never run here: the registries
     are filled by importing what they name.
@@ -142,7 +147,7 @@ def _result_of(future, spec: RunSpec, label: str) -> RunOutcome:
 
 
 def execute_sweep(runs: list[tuple[RunSpec, Config, str]], options: SweepOptions,
-                  jobs: int = 1, stream=None) -> list[RunOutcome]:
+                  jobs: int = 1, stream=None, cluster=None) -> list[RunOutcome]:
     """Execute ``runs`` (spec, composed config, label) and report each as it ends.
 
     Args:
@@ -153,12 +158,21 @@ def execute_sweep(runs: list[tuple[RunSpec, Config, str]], options: SweepOptions
             ``OMP_NUM_THREADS`` is set.
         stream: Where the one-line outcome of each run is written (default: the
             current ``sys.stderr``, looked up at call time).
+        cluster: :class:`~benchmark.runs.cluster.ClusterSettings` to run each run as a
+            submitit job (``jobs`` then only sets the threads of local jobs); None runs
+            here or in a local process pool.
 
     Returns:
         The outcomes, in the order the runs ended.
     """
     stream = stream or sys.stderr
     outcomes = []
+    if cluster is not None and runs:
+        from benchmark.runs.cluster import execute_jobs
+
+        threads = None if cluster.executor != "local" or os.environ.get("OMP_NUM_THREADS") \
+            else threads_per_run(len(runs))
+        return execute_jobs(runs, options, cluster, threads, stream)
     if jobs <= 1 or len(runs) <= 1:
         for spec, cfg, label in runs:
             outcomes.append(attempt_run(spec, cfg, options, label))
@@ -170,7 +184,7 @@ def execute_sweep(runs: list[tuple[RunSpec, Config, str]], options: SweepOptions
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context,
                              max_tasks_per_child=1) as pool:
-        futures = {pool.submit(_attempt_in_worker, threads, spec, cfg, options, label):
+        futures = {pool.submit(attempt_in_worker, threads, spec, cfg, options, label):
                    (spec, label) for spec, cfg, label in runs}
         try:
             for future in as_completed(futures):

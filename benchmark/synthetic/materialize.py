@@ -23,7 +23,7 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 from PIL import Image
@@ -209,9 +209,8 @@ def _write_dataset(folder: Path, spec: SyntheticSpec, progress: Optional[Progres
             done += 1
             if progress is not None:
                 progress(done, total)
-    train_ids = [image_id("train", i) for i in range(spec.num_train)]
     partitions = labeled_partitions(spec)
-    _write_splits(folder, spec, train_ids, partitions)
+    _write_splits(folder, spec)
     _write_meta(folder, spec, pixel_counts, partitions)
 
 
@@ -219,20 +218,28 @@ def _split_line(stem: str) -> str:
     return f"{IMAGE_DIR}/{stem}.jpg {LABEL_DIR}/{stem}.png\n"
 
 
-def _write_list(path: Path, stems: Sequence[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(_split_line(s) for s in stems), encoding="utf-8")
+def split_list_texts(spec: SyntheticSpec) -> Dict[str, str]:
+    """The text of every split list the generator writes, by path relative to ``splits/``.
 
-
-def _write_splits(folder, spec: SyntheticSpec, train_ids, partitions) -> None:
-    """Write ``train.txt``, ``val.txt`` and the labeled/unlabeled lists of every split."""
-    splits = folder / SPLIT_DIR
-    _write_list(splits / "train.txt", train_ids)
-    _write_list(splits / "val.txt", [image_id("val", i) for i in range(spec.num_val)])
-    for name, labeled in partitions.items():
+    ``train.txt``, ``val.txt`` and ``1_<k>/labeled.txt`` / ``1_<k>/unlabeled.txt``: the
+    reference an on-disk list is compared with to tell an edited list.
+    """
+    train_ids = [image_id("train", i) for i in range(spec.num_train)]
+    lists = {"train.txt": train_ids,
+             "val.txt": [image_id("val", i) for i in range(spec.num_val)]}
+    for name, labeled in labeled_partitions(spec).items():
         labeled_set = set(labeled)
-        _write_list(splits / name / "labeled.txt", labeled)
-        _write_list(splits / name / "unlabeled.txt", [s for s in train_ids if s not in labeled_set])
+        lists[f"{name}/labeled.txt"] = labeled
+        lists[f"{name}/unlabeled.txt"] = [s for s in train_ids if s not in labeled_set]
+    return {name: "".join(_split_line(s) for s in stems) for name, stems in lists.items()}
+
+
+def _write_splits(folder, spec: SyntheticSpec) -> None:
+    """Write ``train.txt``, ``val.txt`` and the labeled/unlabeled lists of every split."""
+    for name, text in split_list_texts(spec).items():
+        path = folder / SPLIT_DIR / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
 
 
 def _write_meta(folder, spec: SyntheticSpec, pixel_counts: np.ndarray, partitions) -> None:

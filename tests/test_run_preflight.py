@@ -205,9 +205,9 @@ def test_dry_run_prints_the_plan_and_what_skip_done_would_skip(run_cli, tmp_path
     lines = out.strip().splitlines()
     assert "skipped, record exists" in lines[1] and lines[-1] == "3 run(s) would train"
     code, out, _ = run_cli("--methods", "supervised,meanteacher", "--seeds", "0,1",
-                           "--dry-run", "--force")
+                           "--dry-run")
     lines = out.strip().splitlines()
-    assert "would train again (--force; record " in lines[1]
+    assert "would train again (record " in lines[1] and "--skip-done skips it" in lines[1]
     assert lines[-1] == "4 run(s) would train"
 
 

@@ -68,6 +68,6 @@ def test_local_executor_sweep_reports_a_failure_and_finishes_the_others(tmp_path
     # the same command again: complete runs are skipped, failed ones tried again
     again = subprocess.run(command, capture_output=True, text=True, env=ENV)
     assert again.returncode == 1
-    assert sum(line.endswith("record exists, skipped (--force trains it again)")
+    assert sum(line.endswith("record exists, skipped")
                for line in again.stderr.splitlines()) == 2
     assert "runs: 0 done, 2 skipped, 2 failed or stopped" in again.stderr.splitlines()

@@ -61,12 +61,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="dataset folder (default: the protocol's SEMISEG_*_ROOT variable)")
     parser.add_argument("--plugins", default="",
                         help="comma-separated external plugin modules or .py files")
-    parser.add_argument("--force", action="store_true",
-                        help="train runs again whose record already exists with the same "
-                        "config hash (by default they are skipped, with every executor)")
     parser.add_argument("--skip-done", action="store_true",
-                        help="skip runs whose record exists (the default; kept for old "
-                        "commands, --force turns it off)")
+                        help="skip runs whose record already exists with the same config hash "
+                        "(the default with --executor local|slurm)")
+    parser.add_argument("--force", action="store_true",
+                        help="with --executor local|slurm: train runs again whose record "
+                        "exists (those executors skip them by default)")
     parser.add_argument("--dry-run", action="store_true",
                         help="check every run and print the plan (config hashes, which runs "
                         "are skipped) without training")
@@ -196,15 +196,18 @@ def run(args: argparse.Namespace) -> int:
     main_process = is_main_process()
     say = (lambda line: print(line, file=sys.stderr)) if main_process else (lambda line: None)
     configs = preflight(specs, args.work_dir, args.results_dir)
+    # `run` trains what it is asked to (make run on a fresh clone trains beside the shipped
+    # records); a cluster sweep is resubmitted after failures, so it skips finished runs
+    skip_done = args.skip_done or (args.executor in ("local", "slurm") and not args.force)
     if args.dry_run:
         if main_process:
-            print(describe_plan(specs, configs, args.results_dir, args.force))
+            print(describe_plan(specs, configs, args.results_dir, force=not skip_done))
         return 0
     pending = []
     for number, (spec, cfg) in enumerate(zip(specs, configs), start=1):
         label = f"[{number}/{len(specs)}] {spec.label}"
-        if not args.force and find_done(spec, args.results_dir, cfg):
-            say(f"{label}: record exists, skipped (--force trains it again)")
+        if skip_done and find_done(spec, args.results_dir, cfg):
+            say(f"{label}: record exists, skipped")
         else:
             pending.append((spec, cfg, label))
     world_size = int(os.environ.get("WORLD_SIZE", "1")) if args.launcher != "none" else 1

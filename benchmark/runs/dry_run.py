@@ -16,7 +16,7 @@ def describe_plan(specs: list[RunSpec], configs: list[Config], results_dir: Path
     """One line per run: its label, config hash, options, and whether it would train.
 
     A run whose record already exists (same config hash) is marked as skipped, or with
-    ``force`` as one that would train again.
+    ``force`` (``run`` without ``--skip-done``) as one that would train again.
     """
     lines = [f"plan: {len(specs)} run(s); nothing is trained (--dry-run)"]
     trained = 0
@@ -29,7 +29,7 @@ def describe_plan(specs: list[RunSpec], configs: list[Config], results_dir: Path
         elif not force:
             action = f"skipped, record exists: {record}"
         else:
-            action = f"would train again (--force; record {record})"
+            action = f"would train again (record {record} exists; --skip-done skips it)"
             trained += 1
         options = " ".join(f"{k}={v!r}" for k, v in sorted(spec.cfg_options.items()))
         lines.append(f"[{number}/{len(specs)}] {spec.label}  config {digest[:8]}"

@@ -68,12 +68,16 @@ def checksum_status(paths: tuple[Path, ...], list_root: Path) -> str:
 
     Returns:
         ``"valid"`` when every file's SHA-256 matches its manifest entry, ``"MODIFIED"``
-        when one differs, ``"not in manifest"`` for files the manifest does not list.
+        when one differs, ``"not in manifest"`` for files the manifest does not list (or
+        when ``list_root`` has no manifest, e.g. lists a user wrote).
     """
     import hashlib
     import json
 
-    manifest = json.loads((list_root / "MANIFEST.json").read_text())
+    manifest_path = list_root / "MANIFEST.json"
+    if not manifest_path.is_file():
+        return "not in manifest"
+    manifest = json.loads(manifest_path.read_text())
     status = "valid"
     for path in paths:
         try:

@@ -175,17 +175,31 @@ def synthetic_spec():
     text = os.environ.get("SEMISEG_SYNTHETIC", "").strip()
     if not text:
         return SyntheticSpec()
-    def as_tuples(value):
-        return tuple(as_tuples(v) for v in value) if isinstance(value, list) else value
-
     try:
         fields = json.loads(text)
         if not isinstance(fields, dict):
             raise TypeError(f"got a JSON {type(fields).__name__}")
-        return SyntheticSpec(**{k: as_tuples(v) for k, v in fields.items()})
+        return _spec_from_fields(fields)
     except (ValueError, TypeError) as err:
         raise BenchmarkError(f"invalid SEMISEG_SYNTHETIC={text!r}: {err}; pass a JSON object "
                              "of SyntheticSpec fields") from err
+
+
+def _spec_from_fields(fields: dict):
+    """A ``SyntheticSpec`` from JSON fields (lists become the spec's tuples)."""
+    from benchmark.synthetic import SyntheticSpec
+
+    def as_tuples(value):
+        return tuple(as_tuples(v) for v in value) if isinstance(value, list) else value
+
+    return SyntheticSpec(**{k: as_tuples(v) for k, v in fields.items()})
+
+
+def generated_dataset_spec(data_root: Path):
+    """The spec a generated dataset folder was made from (its ``meta.json``)."""
+    import json
+
+    return _spec_from_fields(json.loads((Path(data_root) / "meta.json").read_text())["spec"])
 
 
 def _protocol_config(name: str) -> Path:

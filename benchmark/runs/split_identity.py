@@ -37,10 +37,11 @@ def is_reference(protocol, files: SplitFiles, data_root: Path) -> bool:
     root = protocol.split_root(data_root)
     paths = tuple(p for paths in _lists(files).values() for p in paths)
     if protocol.builtin:
-        from benchmark.protocols import synthetic_spec
+        from benchmark.protocols import generated_dataset_spec
         from benchmark.synthetic.materialize import split_list_texts
 
-        expected = split_list_texts(synthetic_spec())
+        # the lists the generator wrote for *this* folder (not for the environment's spec)
+        expected = split_list_texts(generated_dataset_spec(data_root))
         return all(root in p.parents and p.read_text(encoding="utf-8") ==
                    expected.get(p.relative_to(root).as_posix()) for p in paths)
     if protocol.layout == "folder" or not protocol.split_folder:

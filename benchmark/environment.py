@@ -8,6 +8,8 @@ import platform
 import subprocess
 from pathlib import Path
 
+from benchmark.paths import PACKAGE_ROOT
+
 PACKAGES = ("torch", "torchvision", "mmcv", "mmengine", "mmseg", "timm", "numpy")
 
 
@@ -47,12 +49,21 @@ def device_info() -> dict[str, str | int]:
 
 
 def git_commit(repo: Path | None = None) -> str:
-    """Return the current git commit (with ``-dirty`` if modified), or ``"unknown"``."""
-    cwd = repo or Path(__file__).resolve().parent.parent
+    """Return the current git commit (with ``-dirty`` if modified), or ``"unknown"``.
+
+    Args:
+        repo: The checkout to ask; by default the one the ``benchmark`` package runs
+            from. An installed package (not in a checkout of its own) gives
+            ``"unknown"``, even when its environment sits inside some other repository.
+    """
+    cwd = repo or PACKAGE_ROOT.parent
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
-        ).stdout.strip()
+        top, sha = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=cwd, capture_output=True,
+            text=True, check=True,
+        ).stdout.splitlines()
+        if Path(top).resolve() != Path(cwd).resolve():
+            return "unknown"
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
             cwd=cwd, capture_output=True, text=True, check=True,

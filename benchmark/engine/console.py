@@ -29,7 +29,8 @@ def log_to_file(logger: logging.Logger) -> None:
             handler.setLevel(min(handler.level, logging.INFO))
         elif isinstance(handler, logging.StreamHandler):
             handler.setLevel(max(handler.level, CONSOLE_LEVEL))
-            handler.setStream(sys.stderr)
+            if not getattr(handler.stream, "closed", False):  # e.g. a finished capture
+                handler.setStream(sys.stderr)
 
 
 class FileLogMixin:

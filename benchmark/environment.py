@@ -9,6 +9,8 @@ import platform
 import subprocess
 from pathlib import Path
 
+from benchmark.paths import PACKAGE_ROOT
+
 PACKAGES = ("torch", "torchvision", "mmcv", "mmengine", "mmseg", "timm", "numpy")
 
 
@@ -51,7 +53,9 @@ def git_state(repo: Path | None = None) -> dict:
     """The commit, whether tracked files are modified, and the SHA-256 of that diff.
 
     Args:
-        repo: A folder inside the work tree (default: this package's repository).
+        repo: The checkout to ask; by default the one the ``benchmark`` package runs
+            from. An installed package (not in a checkout of its own) gives ``"unknown"``,
+            even when its environment sits inside some other repository.
 
     Returns:
         ``{"commit": sha or "unknown", "label": the commit with ``-dirty`` if modified,
@@ -59,16 +63,20 @@ def git_state(repo: Path | None = None) -> dict:
         diff is ``git diff HEAD --binary`` (tracked files, staged or not), so two dirty
         trees with the same hash hold the same changes.
     """
-    cwd = repo or Path(__file__).resolve().parent.parent
+    cwd = repo or PACKAGE_ROOT.parent
+    unknown = {"commit": "unknown", "label": "unknown", "dirty": False, "diff_sha256": None}
 
     def git(*args: str) -> bytes:
         return subprocess.run(["git", *args], cwd=cwd, capture_output=True,
                               check=True).stdout
 
     try:
+        top = git("rev-parse", "--show-toplevel").decode().strip()
+        if Path(top).resolve() != Path(cwd).resolve():
+            return unknown
         sha = git("rev-parse", "HEAD").decode().strip()
         diff = git("diff", "HEAD", "--binary")
     except (OSError, subprocess.CalledProcessError):
-        return {"commit": "unknown", "label": "unknown", "dirty": False, "diff_sha256": None}
+        return unknown
     return {"commit": sha, "label": f"{sha}-dirty" if diff else sha, "dirty": bool(diff),
             "diff_sha256": hashlib.sha256(diff).hexdigest() if diff else None}

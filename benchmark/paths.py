@@ -1,8 +1,16 @@
-"""Where the project's own files are: the repository root and the config tree."""
+"""Where the project's own files are: the config tree and the built-in plugins.
+
+Everything is located relative to the installed packages, never to a repository
+checkout, so a regular (non-editable) ``pip install`` finds the same files as a
+development install.
+"""
 
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_ROOT = PROJECT_ROOT / "configs"
-#: The package of the built-in method plugins.
-BUILTIN_METHODS_ROOT = PROJECT_ROOT / "methods"
+#: The ``benchmark`` package folder; the configs and split lists ship inside it.
+PACKAGE_ROOT = Path(__file__).resolve().parent
+#: The config tree (``_base_``, ``protocols``, ``methods``), package data of ``benchmark``.
+CONFIG_ROOT = PACKAGE_ROOT / "configs"
+#: The package of the built-in method plugins, installed beside ``benchmark`` (same
+#: distribution).
+BUILTIN_METHODS_ROOT = PACKAGE_ROOT.parent / "methods"

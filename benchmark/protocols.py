@@ -13,10 +13,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmark.errors import BenchmarkError
-from benchmark.paths import CONFIG_ROOT
+from benchmark.paths import CONFIG_ROOT, PACKAGE_ROOT
 from benchmark.splits import SplitFiles
 
-SPLIT_LIST_ROOT = Path(__file__).resolve().parent / "split_lists"
+SPLIT_LIST_ROOT = PACKAGE_ROOT / "split_lists"
 FULL_SPLIT = "full"
 
 

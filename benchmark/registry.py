@@ -93,10 +93,10 @@ def register_method(
         description: One line describing the method.
         paper: Citation of the paper the implementation follows.
         config: Leaf config path. For a built-in method (in the ``methods`` package) a
-            relative path is resolved against ``configs/`` and the default is
-            ``configs/methods/<name>.py``; for an external plugin a relative path is
-            resolved against the folder of the plugin's file and the default is
-            ``<name>_config.py`` beside that file.
+            relative path is resolved against the config tree ``benchmark/configs/``
+            and the default is ``benchmark/configs/methods/<name>.py``; for an external
+            plugin a relative path is resolved against the folder of the plugin's file
+            and the default is ``<name>_config.py`` beside that file.
         needs_unlabeled: False for methods trained on labeled data only.
 
     Returns:

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import benchmark.plugins  # noqa: F401  (registers every method)
-from benchmark.paths import PROJECT_ROOT
 from benchmark.registry import registered_methods
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DOCS = PROJECT_ROOT / "docs" / "methods"
 # Method name -> page name, where they differ (variants documented on one page).
 PAGE_OF = {"cps_nocutmix": "cps"}
@@ -39,7 +39,7 @@ def _page(name: str) -> str:
 
 
 def _project_files():
-    for folder in ("benchmark", "methods", "configs", "docs"):
+    for folder in ("benchmark", "methods", "docs"):
         for path in sorted((PROJECT_ROOT / folder).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
                 yield path
@@ -116,7 +116,7 @@ def test_relative_links_resolve(markdown):
 def test_docs_paths_named_in_code_exist():
     mention = re.compile(r"docs/methods/[\w.]+\.md(?:#[\w-]+)?")
     missing = []
-    for folder in ("benchmark", "methods", "configs", "tests"):
+    for folder in ("benchmark", "methods", "tests"):
         for path in sorted((PROJECT_ROOT / folder).rglob("*.py")):
             for target in mention.findall(path.read_text()):
                 page, _, anchor = target.partition("#")

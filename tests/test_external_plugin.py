@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.paths import PROJECT_ROOT
 from tests.test_cli import cli
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def readme_example() -> tuple[str, str]:

@@ -222,9 +222,8 @@ def test_per_method_options_reach_only_their_method(tmp_path):
     args = argparse.Namespace(
         methods="supervised,meanteacher", split="1_8", protocol=None, seeds="0", iters=2,
         plugins="", jobs="1", backbone=None, pretrained=None, data_root=None,
-        cfg_options=["optim_wrapper.optimizer.lr=0.02",
-                                         "meanteacher:model.consistency_weight=5",
-                                         "meanteacher:optim_wrapper.optimizer.lr=0.03"])
+        cfg_options=["optim_wrapper.optimizer.lr=0.02", "meanteacher:model.consistency_weight=5",
+                     "meanteacher:optim_wrapper.optimizer.lr=0.03"])
     specs = plan_runs(args)
     assert [s.cfg_options for s in specs] == [
         {"optim_wrapper.optimizer.lr": 0.02},

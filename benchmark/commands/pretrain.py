@@ -23,13 +23,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    from benchmark.engine.library_warnings import library_warnings_to_run_log
     from benchmark.pretrain import builtin_backbone
     from benchmark.protocols import get_protocol
 
     protocol = get_protocol("synthetic")
     if not protocol.base_config.is_file():
         raise BenchmarkError(f"protocol config {protocol.base_config} is missing")
-    found = builtin_backbone(protocol, stream=sys.stderr)
+    with library_warnings_to_run_log():  # the pretraining run's log, not the console
+        found = builtin_backbone(protocol, stream=sys.stderr)
     if args.json:
         print(json.dumps({"path": str(found.path), **found.meta}, indent=2))
         return 0

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from benchmark.errors import BenchmarkError
 from benchmark.protocols import DEFAULT_PROTOCOL, get_protocol, protocol_for_split
@@ -182,7 +184,34 @@ def _cluster(args: argparse.Namespace) -> ClusterSettings | None:
                            gpus=args.slurm_gpus, cpus=args.slurm_cpus, time_min=args.slurm_time)
 
 
+@contextmanager
+def _console(verbose: bool) -> Iterator[None]:
+    """Unless ``verbose``: MMEngine's log and the libraries' warnings off the console.
+
+    Each run logs to its own file (:mod:`benchmark.engine.console`); lines MMEngine logs
+    before the first run (e.g. while a checkpoint is checked) are kept to errors, and the
+    libraries' Python warnings go to the current run's log
+    (:mod:`benchmark.engine.library_warnings`).
+    """
+    if verbose:
+        yield
+        return
+    from mmengine.logging import MMLogger
+
+    from benchmark.engine.console import log_to_file
+    from benchmark.engine.library_warnings import library_warnings_to_run_log
+
+    log_to_file(MMLogger.get_current_instance())
+    with library_warnings_to_run_log():
+        yield
+
+
 def run(args: argparse.Namespace) -> int:
+    with _console(args.verbose):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from benchmark.reporting.records import read_records_reporting_problems
     from benchmark.runs.dry_run import describe_plan
     from benchmark.runs.executor import find_done

@@ -18,7 +18,6 @@ import copy
 import fcntl
 import hashlib
 import json
-import logging
 import shutil
 import sys
 import time
@@ -277,16 +276,14 @@ def _build_runner(runner_cfg: dict, data_root: Path, work_dir: Path, stream):
     from mmengine.runner import Runner
 
     from benchmark.engine import RunProgressHook
+    from benchmark.engine.console import file_logging
 
     cfg = Config(copy.deepcopy(runner_cfg), format_python_code=False)  # no 3 s yapf pass per dump
     cfg.train_dataloader.dataset.update(
         split_lists=[str(data_root / "splits" / "train.txt")], data_root=str(data_root))
     cfg.work_dir = str(work_dir)
     cfg.experiment_name = f"pretrain_{uuid.uuid4().hex[:8]}"
-    runner = Runner.from_cfg(cfg)
-    for handler in runner.logger.handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.setLevel(logging.INFO)
+    runner = file_logging(Runner).from_cfg(cfg)
     runner.register_hook(RunProgressHook(label="pretraining backbone", interval=20,
                                          stream=stream))
     return runner

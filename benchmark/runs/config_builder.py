@@ -69,7 +69,8 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
     if not protocol.base_config.is_file():
         raise BenchmarkError(
             f"protocol '{spec.protocol}' has no base config yet ({protocol.base_config}); "
-            "write it (see configs/protocols/synthetic.py) or use --protocol synthetic"
+            "write it (see benchmark/configs/protocols/synthetic.py) or use --protocol "
+            "synthetic"
         )
     # yapf-formatting the config text costs ~3 s each time MMEngine prints, dumps or
     # checkpoints it (five times a run, 16 s measured); the unformatted text is the same Python

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import logging
 import os
 import resource
 import sys
@@ -14,9 +13,9 @@ from pathlib import Path
 import torch
 from mmengine.config import Config
 from mmengine.dist import get_world_size
-from mmengine.runner import Runner
 
 from benchmark.engine import RunProgressHook
+from benchmark.engine.console import file_logging
 from benchmark.engine.resume import (
     RandomStateHook,
     ResumableRunner,
@@ -30,26 +29,6 @@ from benchmark.runs.launcher import apply_launcher, is_main_process
 from benchmark.runs.protocol_settings import backbone_label, evaluation_mode
 from benchmark.runs.record import RunRecord
 from benchmark.runs.spec import RunSpec
-
-
-def _quiet_console(runner: Runner) -> None:
-    """After the Runner is built at log level WARNING: file log back to INFO, console stays.
-
-    MMEngine's full training log then goes to the work dir's file while the console
-    shows only warnings and the progress line (``--verbose`` shows everything). The
-    optimiser's one warning per frozen teacher parameter (about a hundred lines for every
-    EMA method, expected: the teacher is updated by EMA, not by the optimiser) stays in the
-    file log only.
-    """
-    for handler in runner.logger.handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.setLevel(logging.INFO)
-        else:
-            handler.addFilter(_drop_frozen_parameter_warnings)
-
-
-def _drop_frozen_parameter_warnings(record: logging.LogRecord) -> bool:
-    return "is skipped since its requires_grad=False" not in record.getMessage()
 
 
 def _peak_memory_mb() -> float:
@@ -110,7 +89,8 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
         results_dir: Where the record is written (``runs/`` below it).
         work_root: Parent of the run's work dir (checkpoints, MMEngine logs).
         label: Prefix of the progress line.
-        verbose: Show MMEngine's own log on the console.
+        verbose: Show MMEngine's own log on the console (by default it goes to the log
+            file in the work dir only, errors aside; see :mod:`benchmark.engine.console`).
         cfg: The run's config from :func:`compose_config` (not modified), if already
             composed; else it is composed here.
         progress_lines: Report progress as this many full lines instead of one redrawn
@@ -134,11 +114,7 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
     apply_launcher(cfg, launcher)
     main_process = is_main_process()
     resumed_from = _resume_point(cfg, label or spec.label, restart, announce=main_process)
-    if not verbose:
-        cfg.log_level = "WARNING"
-    runner = ResumableRunner.from_cfg(cfg)
-    if not verbose:
-        _quiet_console(runner)
+    runner = (ResumableRunner if verbose else file_logging(ResumableRunner)).from_cfg(cfg)
     progress = RunProgressHook(label=label or spec.label,
                                stream=sys.stderr if main_process else None,
                                updates=progress_lines)

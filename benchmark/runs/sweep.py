@@ -122,19 +122,24 @@ def attempt_run(spec: RunSpec, cfg: Config, options: SweepOptions, label: str,
 
 def attempt_in_worker(threads: int | None, spec: RunSpec, cfg: Config, options: SweepOptions,
                        label: str) -> RunOutcome:
-    """Worker-process or job entry: thread budget and plugins, then :func:`attempt_run`.
+    """Worker-process or job entry: thread budget, plugins and (unless ``verbose``) the
+    library warnings sent to the run's log, then :func:`attempt_run`.
 
     The config arrives composed, so its ``custom_imports`` never run here: the registries
     are filled by importing what they name.
     """
     import torch
 
+    from benchmark.engine.library_warnings import library_warnings_to_run_log
     from benchmark.plugins import load_all
 
     if threads is not None:
         torch.set_num_threads(threads)
     load_all(options.plugins)
-    return attempt_run(spec, cfg, options, label, progress_lines=PARALLEL_PROGRESS_LINES)
+    if options.verbose:
+        return attempt_run(spec, cfg, options, label, progress_lines=PARALLEL_PROGRESS_LINES)
+    with library_warnings_to_run_log():
+        return attempt_run(spec, cfg, options, label, progress_lines=PARALLEL_PROGRESS_LINES)
 
 
 def _result_of(future, spec: RunSpec, label: str) -> RunOutcome:

@@ -20,7 +20,7 @@ LIBRARY_FILE = Path(sysconfig.get_paths()["purelib"]) / "somelib" / "module.py"
 # Lines of the project on stderr: the backbone built once, the run's progress and outcome.
 PROJECT_LINE = re.compile(r"^(\[1/1\] meanteacher synthetic/1_8 seed 0[ :]|building the "
                           r"pretrained backbone|generating the pretraining set|pretraining "
-                          r"backbone iter|pretrained backbone ready)")
+                          r"backbone iter|pretrained backbone ready|runs: \d+ done, )")
 # On the console today without the routing (MMEngine's logger, mmseg's UserWarnings).
 LIBRARY_MESSAGES = ("The prefix is not set in metric class", '"FileClient" will be deprecated',
                     "``build_loss`` would be deprecated", "When align_corners=True",

@@ -200,8 +200,7 @@ class Recorder(Hook):
 
 
 def _runner(method, tmp_path, iters, **cfg_options):
-    from mmengine.runner import Runner
-
+    from benchmark.engine.resume import ResumableRunner
     from benchmark.runs.config_builder import set_iterations
 
     cfg = build_run_config(method, tmp_path, **cfg_options)
@@ -212,17 +211,14 @@ def _runner(method, tmp_path, iters, **cfg_options):
         loader.num_workers, loader.persistent_workers = 0, False
     cfg.default_hooks.checkpoint = dict(type="CheckpointHook", by_epoch=False, interval=3,
                                         max_keep_ckpts=-1, save_last=True)
-    runner = Runner.from_cfg(cfg)
+    runner = ResumableRunner.from_cfg(cfg)  # resumes with the checkpoint allow-list
     recorder = Recorder()
     runner.register_hook(recorder)
     return runner, recorder
 
 
 @pytest.mark.slow
-def test_dars_rounds_labels_persist_and_resume_reuses_them(tmp_path, monkeypatch):
-    # MMEngine 0.10's resume unpickles its own checkpoint meta, which torch >= 2.6 refuses
-    # by default (weights_only=True); this is how to resume on this stack
-    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+def test_dars_rounds_labels_persist_and_resume_reuses_them(tmp_path):
     runner, recorder = _runner("dars", tmp_path, iters=6)
     stale = tmp_path / "work" / "self_training" / "round1"  # left by an earlier run
     stale.mkdir(parents=True)

@@ -49,6 +49,18 @@ def test_leaderboard_marks_best_and_difference_to_supervised():
     assert data.loc[("cps", "1_8"), "vs_supervised"] == "within noise"
 
 
+def test_title_names_the_evaluation_mode_of_the_records():
+    assert "evaluation" not in protocol_blocks(small_set(), "synthetic")[0].title  # old records
+    slide = [make_record("supervised", "1_8", seed, 50.0 + seed, protocol="cityscapes",
+                         eval_mode="slide 801/534") for seed in range(2)]
+    block = protocol_blocks(slide, "cityscapes")[0]
+    assert block.title.endswith("mean ± std over seeds (evaluation: slide 801/534)")
+    mixed = slide + [make_record("supervised", "1_8", 2, 51.0, protocol="cityscapes",
+                                 eval_mode="whole")]
+    assert protocol_blocks(mixed, "cityscapes")[0].title.endswith(
+        "(evaluation: slide 801/534, whole)")
+
+
 def test_best_metric_is_labelled_and_uses_best_miou():
     block = protocol_blocks(small_set(), "synthetic", metric="best")[0]
     assert "best mIoU over periodic validations" in block.title

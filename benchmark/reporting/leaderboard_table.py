@@ -104,5 +104,15 @@ def leaderboard_block(runs: pd.DataFrame, protocol: str, metric: str = "final") 
         "`python -m benchmark compare METHOD supervised --split S` gives the interval); "
         "unmarked: within seed noise, or fewer than 2 shared seeds.",
     ]
-    return Block(TITLES[metric].format(protocol=protocol), table, best, footnotes,
-                 _long_form(summary, best, comparisons))
+    return Block(TITLES[metric].format(protocol=protocol) + evaluation_note(runs), table, best,
+                 footnotes, _long_form(summary, best, comparisons))
+
+
+def evaluation_note(runs: pd.DataFrame) -> str:
+    """`` (evaluation: <mode>)`` from the records' evaluation modes, or nothing.
+
+    Records older than the ``eval_mode`` field contribute nothing; several modes in one
+    protocol are all listed, so a mixed table says so in its title.
+    """
+    modes = sorted(set(runs.get("eval_mode", pd.Series(dtype=str))) - {""})
+    return f" (evaluation: {', '.join(modes)})" if modes else ""

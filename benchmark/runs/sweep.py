@@ -17,6 +17,7 @@ import os
 import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,9 +137,7 @@ def attempt_in_worker(threads: int | None, spec: RunSpec, cfg: Config, options: 
     if threads is not None:
         torch.set_num_threads(threads)
     load_all(options.plugins)
-    if options.verbose:
-        return attempt_run(spec, cfg, options, label, progress_lines=PARALLEL_PROGRESS_LINES)
-    with library_warnings_to_run_log():
+    with nullcontext() if options.verbose else library_warnings_to_run_log():
         return attempt_run(spec, cfg, options, label, progress_lines=PARALLEL_PROGRESS_LINES)
 
 

@@ -135,7 +135,11 @@ class RunProgressHook(Hook):
         checkpoint["run_progress"] = {
             "val_history": self.val_history, "diag_sums": self._diag_sums,
             "diag_counts": self._diag_counts,
-            "train_seconds": self._earlier_train_seconds + time.perf_counter() - self._start}
+            "train_seconds": self._train_seconds_so_far()}
+
+    def _train_seconds_so_far(self) -> float:
+        """This process's time since ``before_train`` plus that of the processes before a resume."""
+        return self._earlier_train_seconds + time.perf_counter() - self._start
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         state = checkpoint.get("run_progress", {})
@@ -185,7 +189,7 @@ class RunProgressHook(Hook):
                 self.stream.flush()
 
     def after_train(self, runner) -> None:
-        self.train_seconds = self._earlier_train_seconds + time.perf_counter() - self._start
+        self.train_seconds = self._train_seconds_so_far()
         self.diagnostics = {k[len("diag."):]: self._diag_sums[k] / self._diag_counts[k]
                             for k in self._diag_sums}
         if self.stream is not None and not self.updates:

@@ -141,6 +141,34 @@ def attempt_in_worker(threads: int | None, spec: RunSpec, cfg: Config, options: 
         return attempt_run(spec, cfg, options, label, progress_lines=PARALLEL_PROGRESS_LINES)
 
 
+def end_with_parent() -> None:
+    """Have the kernel end this process with SIGTERM when the process that started it ends.
+
+    A side-by-side worker must not outlive its sweep: killed with SIGTERM, the sweep's
+    process would otherwise leave its workers training and writing records as orphans.
+    ``ProcessPoolExecutor`` has no such option, so this sets Linux's
+    ``PR_SET_PDEATHSIG`` by hand (no-op on other systems). The interrupted run keeps its
+    last resume checkpoint. If the parent is already gone, the process ends at once.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    parent = multiprocessing.parent_process()
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+    if parent is not None and os.getppid() != parent.pid:
+        os._exit(1)
+
+
+def _pool_worker(threads: int | None, spec: RunSpec, cfg: Config, options: SweepOptions,
+                 label: str) -> RunOutcome:
+    """Entry of a side-by-side worker: :func:`end_with_parent`, then :func:`attempt_in_worker`."""
+    end_with_parent()
+    return attempt_in_worker(threads, spec, cfg, options, label)
+
+
 def _result_of(future, spec: RunSpec, label: str) -> RunOutcome:
     """The worker's outcome, or a failure if the worker process itself died (e.g. killed)."""
     try:
@@ -188,7 +216,7 @@ def execute_sweep(runs: list[tuple[RunSpec, Config, str]], options: SweepOptions
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context,
                              max_tasks_per_child=1) as pool:
-        futures = {pool.submit(attempt_in_worker, threads, spec, cfg, options, label):
+        futures = {pool.submit(_pool_worker, threads, spec, cfg, options, label):
                    (spec, label) for spec, cfg, label in runs}
         try:
             for future in as_completed(futures):

@@ -96,3 +96,26 @@ def test_plot_command_writes_png_and_svg_and_says_when_logs_are_absent(tmp_path,
     svg = (out / "label_efficiency_synthetic.svg").read_bytes()
     assert main(["plot", "--results-dir", str(tmp_path), "--out", str(out)]) == 0
     assert (out / "label_efficiency_synthetic.svg").read_bytes() == svg
+
+
+def test_plot_methods_draws_only_the_named_methods_and_rejects_unknown_ones(tmp_path, capsys):
+    for seed in range(2):
+        for method, miou in (("supervised", 50.0), ("unimatch", 55.0), ("fixmatch", 53.0)):
+            make_record(method, "1_8", seed, miou + seed, work_dir="absent/dir").save(tmp_path)
+    out = tmp_path / "plots"
+    assert main(["plot", "--results-dir", str(tmp_path), "--out", str(out),
+                 "--methods", "supervised,unimatch"]) == 0
+    from benchmark.commands.plot import select_methods
+    from benchmark.reporting.records import read_records_reporting_problems
+
+    chosen = select_methods(read_records_reporting_problems(tmp_path), "unimatch, supervised",
+                            tmp_path)
+    axes = label_efficiency_figure(protocol_runs(records_frame(chosen), "synthetic"),
+                                   "synthetic").axes[0]
+    labels = {c.get_label() for c in axes.containers if isinstance(c, ErrorbarContainer)}
+    assert labels == {"supervised", "unimatch"}
+    capsys.readouterr()
+    assert main(["plot", "--results-dir", str(tmp_path), "--methods", "supervised,sopp"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: --methods: no records of sopp in {tmp_path}/runs; methods with "
+                   "records: fixmatch, supervised, unimatch"]

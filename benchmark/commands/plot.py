@@ -22,7 +22,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="folder holding runs/*.json")
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default RESULTS_DIR/plots)")
+    parser.add_argument("--methods", default=None,
+                        help="comma-separated methods to draw, e.g. supervised,sop,unimatch "
+                        "(default: every method with records)")
     return parser
+
+
+def select_methods(records: list, text: str | None, results_dir: Path) -> list:
+    """The records of the methods named in ``text`` (all records if None).
+
+    Raises:
+        BenchmarkError: A named method has no record, with the methods that have one.
+    """
+    if not text:
+        return records
+    wanted = [name.strip() for name in text.split(",") if name.strip()]
+    present = sorted({record.method for record in records})
+    missing = [name for name in wanted if name not in present]
+    if missing or not wanted:
+        raise BenchmarkError(f"--methods: no records of {', '.join(missing) or 'any method'} in "
+                             f"{results_dir}/runs; methods with records: {', '.join(present)}")
+    return [record for record in records if record.method in wanted]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     records = read_records_reporting_problems(args.results_dir)
     if not records:
         raise BenchmarkError(f"no usable run records in {args.results_dir}/runs")
+    records = select_methods(records, args.methods, args.results_dir)
     report = write_plots(records, args.results_dir, args.out or args.results_dir / "plots")
     for path in report.paths:
         print(path)

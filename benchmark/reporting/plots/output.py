@@ -11,7 +11,10 @@ from matplotlib.figure import Figure
 matplotlib.use("Agg")  # files only; figures are never shown
 
 SVG_HASH_SALT = "semiseg-bench"
-SERIES_COLOURS = matplotlib.colormaps["tab20"].colors  # up to 20 methods without repeats
+# Up to 20 methods without repeats: tab20's ten dark hues first, then their light pairs,
+# so that up to ten series all differ in hue.
+_TAB20 = matplotlib.colormaps["tab20"].colors
+SERIES_COLOURS = _TAB20[0::2] + _TAB20[1::2]
 
 
 def new_figure(width: float = 6.4, height: float = 4.0) -> tuple[Figure, Axes]:

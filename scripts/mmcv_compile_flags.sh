@@ -15,8 +15,12 @@ PY=${VENV:-.venv}/bin/python
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 if [ -z "${MMCV_SDIST:-}" ]; then
-  "$PY" -m pip download -q --no-deps --no-binary :all: --no-build-isolation "mmcv==2.1.0" \
-    -d "$WORK" >/dev/null
+  # pip prepares an sdist's metadata even to download it, and mmcv's setup.py imports
+  # pkg_resources, which setuptools >= 70 no longer has: download from a scratch venv.
+  "$PY" -m venv "$WORK/download-env"
+  "$WORK/download-env/bin/pip" install -q --disable-pip-version-check "setuptools<70" wheel
+  "$WORK/download-env/bin/pip" download -q --disable-pip-version-check --no-deps \
+    --no-binary :all: --no-build-isolation "mmcv==2.1.0" -d "$WORK" 2>/dev/null
   MMCV_SDIST="$WORK/mmcv-2.1.0.tar.gz"
 fi
 tar -xzf "$MMCV_SDIST" -C "$WORK"

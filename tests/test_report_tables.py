@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import statistics
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -107,6 +109,21 @@ def test_latex_output_parses_and_every_tabular_row_has_its_columns():
         assert {line.replace(r"\&", "").count("&") + 1 for line in rows} == {len(spec)}
     assert r"\textbf{56.00 \ensuremath{\pm} 0.50 (n=3){\textuparrow}}" in text
     assert r"cps\_" not in text and "fixmatch" in text
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no LaTeX engine installed")
+def test_latex_output_compiles_with_pdflatex_in_a_minimal_document(tmp_path):
+    text = table_text(small_set(), "synthetic", "latex", per_class=True, compute=True)
+    source = tmp_path / "table.tex"
+    source.write_text("\\documentclass{article}\n\\begin{document}\n" + text
+                      + "\n\\end{document}\n")
+    result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
+                             source.name], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert (tmp_path / "table.pdf").stat().st_size > 0
+    log = (tmp_path / "table.log").read_text(errors="replace")
+    assert "Undefined control sequence" not in log and "Missing" not in log
 
 
 def test_csv_is_long_form_numbers():

@@ -49,6 +49,10 @@ def device_info() -> dict[str, str | int]:
     }
 
 
+#: Folder of a checkout that holds outputs only; its changes do not make a tree dirty.
+OUTPUT_FOLDER = "results"
+
+
 def git_state(repo: Path | None = None) -> dict:
     """The commit, whether tracked files are modified, and the SHA-256 of that diff.
 
@@ -61,7 +65,9 @@ def git_state(repo: Path | None = None) -> dict:
         ``{"commit": sha or "unknown", "label": the commit with ``-dirty`` if modified,
         "dirty": bool, "diff_sha256": str or None}``; the
         diff is ``git diff HEAD --binary`` (tracked files, staged or not), so two dirty
-        trees with the same hash hold the same changes.
+        trees with the same hash hold the same changes. The project's own ``results/``
+        folder is left out: it holds outputs (records, leaderboards, plots), which every
+        sweep rewrites, and no input of a run.
     """
     cwd = repo or PACKAGE_ROOT.parent
     unknown = {"commit": "unknown", "label": "unknown", "dirty": False, "diff_sha256": None}
@@ -75,7 +81,7 @@ def git_state(repo: Path | None = None) -> dict:
         if Path(top).resolve() != Path(cwd).resolve():
             return unknown
         sha = git("rev-parse", "HEAD").decode().strip()
-        diff = git("diff", "HEAD", "--binary")
+        diff = git("diff", "HEAD", "--binary", "--", ".", f":(exclude){OUTPUT_FOLDER}")
     except (OSError, subprocess.CalledProcessError):
         return unknown
     return {"commit": sha, "label": f"{sha}-dirty" if diff else sha, "dirty": bool(diff),

@@ -141,3 +141,23 @@ def test_a_dirty_tree_is_recorded_with_the_hash_of_its_diff(tmp_path):
     (tmp_path / "a.py").write_text("x = 3\n")
     assert len(dirty["diff_sha256"]) == 64
     assert git_state(tmp_path)["diff_sha256"] != dirty["diff_sha256"]
+
+
+def test_rewritten_results_do_not_make_the_tree_dirty(tmp_path):
+    """A sweep rewrites the tracked leaderboard; the next sweep's records stay clean."""
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "leaderboard.md").write_text("old\n")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    (tmp_path / "results" / "leaderboard.md").write_text("new\n")
+    assert git_state(tmp_path)["dirty"] is False
+    (tmp_path / "a.py").write_text("x = 2\n")
+    dirty = git_state(tmp_path)
+    assert dirty["dirty"] is True
+    (tmp_path / "results" / "leaderboard.md").write_text("newer\n")
+    assert git_state(tmp_path)["diff_sha256"] == dirty["diff_sha256"]

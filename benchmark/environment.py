@@ -9,7 +9,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-from benchmark.paths import PACKAGE_ROOT
+from benchmark.paths import DEFAULT_RESULTS_DIR, PACKAGE_ROOT
 
 PACKAGES = ("torch", "torchvision", "mmcv", "mmengine", "mmseg", "timm", "numpy")
 
@@ -49,10 +49,6 @@ def device_info() -> dict[str, str | int]:
     }
 
 
-#: Folder of a checkout that holds outputs only; its changes do not make a tree dirty.
-OUTPUT_FOLDER = "results"
-
-
 def git_state(repo: Path | None = None) -> dict:
     """The commit, whether tracked files are modified, and the SHA-256 of that diff.
 
@@ -81,7 +77,7 @@ def git_state(repo: Path | None = None) -> dict:
         if Path(top).resolve() != Path(cwd).resolve():
             return unknown
         sha = git("rev-parse", "HEAD").decode().strip()
-        diff = git("diff", "HEAD", "--binary", "--", ".", f":(exclude){OUTPUT_FOLDER}")
+        diff = git("diff", "HEAD", "--binary", "--", ".", f":(exclude){DEFAULT_RESULTS_DIR}")
     except (OSError, subprocess.CalledProcessError):
         return unknown
     return {"commit": sha, "label": f"{sha}-dirty" if diff else sha, "dirty": bool(diff),

@@ -14,3 +14,6 @@ CONFIG_ROOT = PACKAGE_ROOT / "configs"
 #: The package of the built-in method plugins, installed beside ``benchmark`` (same
 #: distribution).
 BUILTIN_METHODS_ROOT = PACKAGE_ROOT.parent / "methods"
+#: The results folder (records, leaderboards, plots), relative to the working directory:
+#: the commands' default ``--results-dir``; in a checkout, the repository's ``results/``.
+DEFAULT_RESULTS_DIR = Path("results")

@@ -124,14 +124,21 @@ def test_an_edited_split_list_changes_the_hash_and_the_clean_one_keeps_it(tmp_pa
     assert config_hash(edited) != config_hash(clean)
 
 
-def test_a_dirty_tree_is_recorded_with_the_hash_of_its_diff(tmp_path):
+def _committed_repo(root, files: dict) -> None:
+    """A git repository at ``root`` whose one commit holds ``files`` (path -> text)."""
     def git(*args):
-        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
 
     git("init", "-q")
-    (tmp_path / "a.py").write_text("x = 1\n")
-    git("add", "a.py")
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    git("add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+
+
+def test_a_dirty_tree_is_recorded_with_the_hash_of_its_diff(tmp_path):
+    _committed_repo(tmp_path, {"a.py": "x = 1\n"})
     clean = git_state(tmp_path)
     assert clean["dirty"] is False and clean["diff_sha256"] is None
     assert clean["label"] == clean["commit"] and len(clean["commit"]) == 40
@@ -145,15 +152,7 @@ def test_a_dirty_tree_is_recorded_with_the_hash_of_its_diff(tmp_path):
 
 def test_rewritten_results_do_not_make_the_tree_dirty(tmp_path):
     """A sweep rewrites the tracked leaderboard; the next sweep's records stay clean."""
-    def git(*args):
-        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
-
-    git("init", "-q")
-    (tmp_path / "results").mkdir()
-    (tmp_path / "results" / "leaderboard.md").write_text("old\n")
-    (tmp_path / "a.py").write_text("x = 1\n")
-    git("add", ".")
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    _committed_repo(tmp_path, {"results/leaderboard.md": "old\n", "a.py": "x = 1\n"})
     (tmp_path / "results" / "leaderboard.md").write_text("new\n")
     assert git_state(tmp_path)["dirty"] is False
     (tmp_path / "a.py").write_text("x = 2\n")

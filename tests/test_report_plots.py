@@ -8,10 +8,12 @@ import pytest
 from matplotlib.container import BarContainer, ErrorbarContainer
 
 from benchmark.cli import main
+from benchmark.commands.plot import select_methods
 from benchmark.reporting.frame import protocol_runs, records_frame
 from benchmark.reporting.plots.label_efficiency import label_efficiency_figure
 from benchmark.reporting.plots.per_class import per_class_figure
 from benchmark.reporting.plots.training import diagnostics_figure, loss_figure, validation_figure
+from benchmark.reporting.records import read_records_reporting_problems
 from benchmark.reporting.scalar_logs import run_scalars
 from tests.reporting_records import make_record
 
@@ -105,9 +107,6 @@ def test_plot_methods_draws_only_the_named_methods_and_rejects_unknown_ones(tmp_
     out = tmp_path / "plots"
     assert main(["plot", "--results-dir", str(tmp_path), "--out", str(out),
                  "--methods", "supervised,unimatch"]) == 0
-    from benchmark.commands.plot import select_methods
-    from benchmark.reporting.records import read_records_reporting_problems
-
     chosen = select_methods(read_records_reporting_problems(tmp_path), "unimatch, supervised",
                             tmp_path)
     axes = label_efficiency_figure(protocol_runs(records_frame(chosen), "synthetic"),

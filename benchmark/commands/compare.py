@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from benchmark.errors import BenchmarkError
+from benchmark.paths import DEFAULT_RESULTS_DIR
 from benchmark.reporting.cells import METRIC_COLUMNS
 from benchmark.reporting.frame import ordered_splits, protocol_runs, records_frame, seed_values
 from benchmark.reporting.paired import PairedComparison, paired_comparison
@@ -25,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--protocol", help="protocol (default: every one holding both)")
     parser.add_argument("--metric", choices=("final", "best"), default="final",
                         help="final checkpoint (default) or best over validations")
-    parser.add_argument("--results-dir", type=Path, default=Path("results"),
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR,
                         help="folder holding runs/*.json")
     return parser
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from benchmark.errors import BenchmarkError
+from benchmark.paths import DEFAULT_RESULTS_DIR
 from benchmark.reporting.records import read_records_reporting_problems
 
 
@@ -18,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "bars, validation mIoU over training (from the records), loss terms and pseudo-label "
         "diagnostics (from MMEngine's scalar logs in the runs' work dirs, where present). "
         "Prints the paths, then notes on what could not be drawn.")
-    parser.add_argument("--results-dir", type=Path, default=Path("results"),
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR,
                         help="folder holding runs/*.json")
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default RESULTS_DIR/plots)")

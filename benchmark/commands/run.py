@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 from benchmark.errors import BenchmarkError
+from benchmark.paths import DEFAULT_RESULTS_DIR
 from benchmark.protocols import DEFAULT_PROTOCOL, get_protocol, protocol_for_split
 from benchmark.registry import get_method
 from benchmark.runs.cfg_options import options_for, parse_cfg_options, unknown_method_problems
@@ -44,7 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--seeds", default="0", help="comma-separated seeds (0 or more)")
     parser.add_argument("--iters", type=int, default=None,
                         help="training iterations (default: the protocol's schedule)")
-    parser.add_argument("--results-dir", type=Path, default=Path("results"),
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR,
                         help="where run records and leaderboards go")
     parser.add_argument("--work-dir", type=Path, default=Path("work_dirs"),
                         help="checkpoints and MMEngine logs, one folder per run")

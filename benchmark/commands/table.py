@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from benchmark.errors import BenchmarkError
+from benchmark.paths import DEFAULT_RESULTS_DIR
 from benchmark.protocols import PROTOCOLS
 from benchmark.reporting.formats import FORMATS, render_blocks
 from benchmark.reporting.readme import update_readme
@@ -24,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "differs from supervised-only beyond seed noise), then published numbers where the "
         "protocol has any. Unusable records are named on stderr and skipped. Without "
         "options it also writes leaderboard_<protocol>.md/.csv into RESULTS_DIR.")
-    parser.add_argument("--results-dir", type=Path, default=Path("results"),
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR,
                         help="folder holding runs/*.json")
     parser.add_argument("--protocol", help="report only this protocol")
     parser.add_argument("--format", choices=FORMATS, default="md", dest="fmt",

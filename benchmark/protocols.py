@@ -268,7 +268,7 @@ PROTOCOLS: dict[str, Protocol] = {
         Protocol(
             name="cityscapes_u2pl",
             description="Cityscapes fine, U2PL splits, crop 801, sliding-window eval",
-            base_config=_protocol_config("cityscapes"),
+            base_config=_protocol_config("cityscapes_u2pl"),
             partitions=("u2pl_1_16", "u2pl_1_8", "u2pl_1_4", "u2pl_1_2"),
             split_folder="cityscapes",
             data_root_env="SEMISEG_CITYSCAPES_ROOT",

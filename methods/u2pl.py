@@ -29,6 +29,10 @@ from methods.ops.u2pl import (
     u2pl_cutmix_boxes,
 )
 
+# decode head type -> its module whose input is the concatenated ASPP and low-level features
+FUSION_MODULES = {"OfficialDeepLabV3PlusHead": "fuse",
+                  "DepthwiseSeparableASPPHead": "sep_bottleneck"}
+
 
 class RepresentationHead(nn.Sequential):
     """U2PL's representation head: two [3x3 conv, BN, ReLU, Dropout2d] stages and a 1x1 conv.
@@ -115,8 +119,9 @@ class U2PL(SemiSegmentor):
         bank_size_class0: Capacity of class 0's bank.
         rep_channels: Width of the representation head and of the banked features.
         feature_module: Submodule of the decode head whose input the representation head
-            reads (``sep_bottleneck``: the concatenated ASPP and low-level features of
-            MMSeg's DeepLabv3+ head, at stride 4).
+            reads; None picks the head's fusion convolutions (:data:`FUSION_MODULES`,
+            whose input is the concatenated ASPP and low-level features at stride 4:
+            ``fuse`` of the official head, ``sep_bottleneck`` of MMSeg's).
         warm_start_ratio: Fraction of the schedule trained with ``L_s`` only (``E_0 / E``).
         cutmix_prob: Probability of CutMix for a batch.
         **kwargs: :class:`~benchmark.models.SemiSegmentor` arguments; the leaf config sets
@@ -128,7 +133,7 @@ class U2PL(SemiSegmentor):
                  high_rank: int = 20, anchor_threshold: float = 0.3, temperature: float = 0.5,
                  num_anchors: int = 256, num_negatives: int = 50, bank_size: int = 30000,
                  bank_size_class0: int = 50000, rep_channels: int = 256,
-                 feature_module: str = "sep_bottleneck", warm_start_ratio: float = 1 / 80,
+                 feature_module: str | None = None, warm_start_ratio: float = 1 / 80,
                  cutmix_prob: float = 0.5, **kwargs) -> None:
         super().__init__(**kwargs)
         if contrast_loss not in CONTRAST_KINDS:
@@ -149,13 +154,16 @@ class U2PL(SemiSegmentor):
         self.temperature = temperature
         self.num_anchors = num_anchors
         self.num_negatives = num_negatives
-        self.feature_module = feature_module
         self.warm_start_ratio = warm_start_ratio
         self.cutmix_prob = cutmix_prob
 
         # representation head inside the decode head (its lr multiplier), student and teacher
         head = self.student.decode_head
-        features = head.get_submodule(feature_module)
+        self.feature_module = feature_module or FUSION_MODULES.get(type(head).__name__)
+        if self.feature_module is None:
+            raise ValueError(f"no known fusion module in decode head {type(head).__name__}; "
+                             f"set model.feature_module (known heads: {FUSION_MODULES})")
+        features = head.get_submodule(self.feature_module)
         in_channels = next(m for m in features.modules() if isinstance(m, nn.Conv2d)).in_channels
         head.add_module("rep_head", RepresentationHead(in_channels, rep_channels, head.norm_cfg))
         self.teacher.decode_head.add_module("rep_head", copy.deepcopy(head.rep_head))

@@ -145,8 +145,8 @@ def test_schedule_is_epochs_over_the_unlabeled_set():
         (0.001, 0.005)
     assert pascal.optim_wrapper.paramwise_cfg.custom_keys.decode_head.lr_mult == 10.0
     assert cityscapes.optim_wrapper.paramwise_cfg.custom_keys.decode_head.lr_mult == 1.0
-    assert cityscapes.model.segmentor.decode_head.sampler.min_kept == 100000
-    assert "sampler" not in pascal.model.segmentor.decode_head
+    assert cityscapes.model.segmentor.decode_head.loss_decode.min_kept == 200000
+    assert pascal.model.segmentor.decode_head.loss_decode.type == "CrossEntropyLoss"
 
 
 def test_syncbn_falls_back_to_bn_outside_multi_gpu(monkeypatch):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from mmengine.config import Config
 
 from benchmark.runs.config_builder import config_hash
 from benchmark.runs.executor import find_done
+from benchmark.runs.network_summary import summarize_network
 from benchmark.runs.spec import RunSpec
 
 
@@ -16,10 +18,13 @@ def describe_plan(specs: list[RunSpec], configs: list[Config], results_dir: Path
     """One line per run: its label, config hash, options, and whether it would train.
 
     A run whose record already exists (same config hash) is marked as skipped, or with
-    ``force`` (``run`` without ``--skip-done``) as one that would train again.
+    ``force`` (``run`` without ``--skip-done``) as one that would train again. Then one
+    line per distinct network: the run numbers, the decode head and the parameter counts
+    (:mod:`benchmark.runs.network_summary`).
     """
     lines = [f"plan: {len(specs)} run(s); nothing is trained (--dry-run)"]
     trained = 0
+    networks: dict[str, list[int]] = {}
     for number, (spec, cfg) in enumerate(zip(specs, configs), start=1):
         digest = config_hash(cfg)
         record = find_done(spec, results_dir, cfg)
@@ -34,5 +39,10 @@ def describe_plan(specs: list[RunSpec], configs: list[Config], results_dir: Path
         options = " ".join(f"{k}={v!r}" for k, v in sorted(spec.cfg_options.items()))
         lines.append(f"[{number}/{len(specs)}] {spec.label}  config {digest[:8]}"
                      f"{f'  options {options}' if options else ''}  {action}")
+        key = json.dumps(cfg.model.segmentor.to_dict(), sort_keys=True, default=str)
+        networks.setdefault(key, []).append(number)
+    for numbers in networks.values():
+        runs = ",".join(str(n) for n in numbers)
+        lines.append(f"network [{runs}]: {summarize_network(configs[numbers[0] - 1])}")
     lines.append(f"{trained} run(s) would train")
     return "\n".join(lines)

@@ -61,11 +61,15 @@ def model_build_problem(cfg: Config, method: str) -> str | None:
     from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
 
+    from benchmark.models.official_deeplabv3plus_head import unknown_head_problem
+
     try:
         # the library's deprecation notices come again, in the run's log, when it trains
         with DefaultScope.overwrite_default_scope(cfg.get("default_scope", "mmseg")), \
                 torch.device("meta"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            if problem := unknown_head_problem(cfg.model.get("segmentor") or {}):
+                return problem
             MODELS.build(cfg.model)
     except Exception as err:  # noqa: BLE001 - any constructor error is the user's to fix
         first_line = (str(err).splitlines() or [""])[0]

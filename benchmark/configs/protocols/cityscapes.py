@@ -1,7 +1,9 @@
 # Cityscapes fine (protocols cityscapes, cityscapes_u2pl): DeepLabv3+ ResNet-101 v1c from
 # ImageNet weights, crop 801, batch 8 + 8, lr 0.005 with the head at x1, 240 epochs over
-# the unlabeled set, OHEM on the labeled loss (keep pixels whose probability of the true
-# class is <= max(0.7, the 100 000-th smallest per image)), sliding-window evaluation:
+# the unlabeled set, OHEM on the labeled loss as UniMatch's util/ohem.py (per group of 2
+# images, UniMatch's per-GPU batch: keep the valid pixels whose probability of the true class
+# is <= max(0.7, the 200 000-th smallest), all if fewer are valid; mean CE over the kept
+# pixels; benchmark/models/ohem_loss.py), sliding-window evaluation:
 # window = training crop, stride int(2/3 window), the windows' softmax outputs summed
 # (SlideSoftmaxEncoderDecoder; window and stride follow crop_size).
 _base_ = [
@@ -14,7 +16,8 @@ crop_size = 801
 num_epochs = 240
 model = dict(segmentor=dict(
     type='SlideSoftmaxEncoderDecoder',
-    decode_head=dict(sampler=dict(type='OHEMPixelSampler', thresh=0.7, min_kept=100000)),
+    decode_head=dict(loss_decode=dict(_delete_=True, type='ProbOhemCrossEntropyLoss',
+                                      thresh=0.7, min_kept=200000, images_per_group=2)),
     test_cfg=dict(mode='slide', crop_size=(crop_size, crop_size),
                   stride=(crop_size * 2 // 3, crop_size * 2 // 3))))
 optim_wrapper = dict(optimizer=dict(lr=0.005),

@@ -2,6 +2,9 @@
 # deep stem 3->64->64->128, layer4 dilated (its first block keeps dilation 1), output
 # stride 16, ASPP dilations 6/12/18 + image pooling on c4 (2048 ch), low-level 1x1
 # 256->48 on c1, 256 channels, no dropout, bilinear upsampling with align_corners=True.
+# Head: the official code's plain-conv DeepLabv3+ head (OfficialDeepLabV3PlusHead,
+# benchmark/models/official_deeplabv3plus_head.py); MMSeg's depthwise-separable head takes
+# the same arguments: --cfg-options model.segmentor.decode_head.type=DepthwiseSeparableASPPHead
 # ResNet-50 and timm backbones: `--backbone r50` / `--backbone timm:<name>`.
 # SyncBN as in the multi-GPU originals; single-process and CPU runs fall back to BN
 # (benchmark/runs/config_builder.py, resolve_norm).
@@ -31,7 +34,7 @@ model = dict(
             style='pytorch',
             contract_dilation=True),
         decode_head=dict(
-            type='DepthwiseSeparableASPPHead',
+            type='OfficialDeepLabV3PlusHead',
             in_channels=2048,
             in_index=3,
             channels=256,

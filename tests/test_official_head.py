@@ -179,3 +179,46 @@ def test_synthetic_protocol_keeps_the_mmseg_head():
 def test_dilations_need_the_one_by_one_branch_first():
     with pytest.raises(ValueError, match="dilations"):
         OfficialDeepLabV3PlusHead(in_channels=8, channels=4, num_classes=2, dilations=(6, 12, 18))
+
+
+@pytest.fixture
+def pascal_fixture(tmp_path, monkeypatch):
+    from benchmark import protocols
+    from tests.real_fixtures import real_fixture
+
+    root = tmp_path / "voc"
+    monkeypatch.setattr(protocols, "SPLIT_LIST_ROOT", real_fixture(root, "pascal", "1_8"))
+    return root
+
+
+def dry_run(capsys, root, tmp_path, *options: str) -> tuple[int, str]:
+    from benchmark.cli import main
+
+    code = main(["run", "--methods", "supervised,unimatch", "--protocol", "pascal", "--split",
+                 "1_8", "--data-root", str(root), "--pretrained", "none", "--results-dir",
+                 str(tmp_path / "results"), "--work-dir", str(tmp_path / "work"), "--dry-run",
+                 *options])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_pascal_dry_run_shows_the_official_head_and_its_parameter_count(
+        pascal_fixture, tmp_path, capsys):
+    code, text = dry_run(capsys, pascal_fixture, tmp_path)
+    assert code == 0, text
+    total = HEAD_PARAMETERS[21] + BACKBONE_PARAMETERS
+    assert (f"network [1,2]: decode head OfficialDeepLabV3PlusHead {HEAD_PARAMETERS[21]:,} "
+            f"parameters, backbone ResNetV1c {BACKBONE_PARAMETERS:,}, total {total:,}") in text
+
+    code, text = dry_run(capsys, pascal_fixture, tmp_path, "--cfg-options",
+                         "model.segmentor.decode_head.type=DepthwiseSeparableASPPHead")
+    assert code == 0, text
+    assert "network [1,2]: decode head DepthwiseSeparableASPPHead" in text
+
+
+def test_unknown_head_is_a_clear_error(pascal_fixture, tmp_path, capsys):
+    code, text = dry_run(capsys, pascal_fixture, tmp_path, "--cfg-options",
+                         "model.segmentor.decode_head.type=OfficialHead")
+    assert code == 2
+    assert "unknown decode head model.segmentor.decode_head.type='OfficialHead'" in text
+    assert "OfficialDeepLabV3PlusHead" in text and "DepthwiseSeparableASPPHead" in text

@@ -164,4 +164,4 @@ def unknown_head_problem(segmentor: dict) -> str | None:
         return None
     choices = "; ".join(f"{name} ({what})" for name, what in DEEPLABV3PLUS_HEADS.items())
     return (f"unknown decode head model.segmentor.decode_head.type='{head_type}'; the "
-            f"DeepLabv3+ heads are: {choices} (docs/protocols.md#network)")
+            f"DeepLabv3+ heads are: {choices} (docs/protocols.md)")

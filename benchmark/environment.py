@@ -49,6 +49,30 @@ def device_info() -> dict[str, str | int]:
     }
 
 
+def cpu_model() -> str:
+    """The CPU kind: model name and widest vector instruction set, e.g. ``"AMD EPYC 7B13 (AVX2)"``.
+
+    Float reductions differ between CPU kernels (AVX-512 or AVX2 code paths), so the same
+    config can train to other weights on another CPU kind; records carry it. Read from
+    ``/proc/cpuinfo``; ``platform.processor()`` elsewhere.
+    """
+    model, flags = "", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and not model:
+                model = " ".join(value.split())
+            elif key.strip() in ("flags", "Features") and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    model = model or platform.processor() or platform.machine() or "unknown"
+    isa = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"),
+                                        ("avx", "AVX"), ("asimd", "NEON")) if flag in flags),
+               None)
+    return f"{model} ({isa})" if isa else model
+
+
 def git_state(repo: Path | None = None) -> dict:
     """The commit, whether tracked files are modified, and the SHA-256 of that diff.
 

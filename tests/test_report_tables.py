@@ -131,5 +131,5 @@ def test_csv_is_long_form_numbers():
     lines = text.splitlines()
     assert lines[0].startswith("# synthetic: mIoU (%) of the final checkpoint")
     assert lines[1] == ("method,split,mean,std,n,best,diff_vs_supervised,ci_low,ci_high,"
-                        "p_value,shared_seeds,vs_supervised")
+                        "p_value,p_value_holm,shared_seeds,vs_supervised")
     assert "fixmatch,1_8,56.0000,0.5000,3,True,5.0000," in text

@@ -17,8 +17,11 @@ RUN = ["run", "--methods", "meanteacher", "--split", "1_8", "--iters", "24", "--
        "--cfg-options", "resume_interval=8", "train_cfg.val_interval=6"]
 
 
-def _command(results: Path, work: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "benchmark", *RUN, "--results-dir", str(results),
+IN_MAIN_PROCESS = ("train_dataloader.num_workers=0", "train_dataloader.persistent_workers=False")
+
+
+def _command(results: Path, work: Path, *extra: str, options: tuple[str, ...] = ()) -> list[str]:
+    return [sys.executable, "-m", "benchmark", *RUN, *options, "--results-dir", str(results),
             "--work-dir", str(work), *extra]
 
 
@@ -49,10 +52,11 @@ def _final_state(checkpoint: Path) -> dict:
         return torch.load(checkpoint)
 
 
-def _interrupt_after_checkpoint(results: Path, work: Path, iteration: int = 16) -> Path:
+def _interrupt_after_checkpoint(results: Path, work: Path, iteration: int = 16,
+                                options: tuple[str, ...] = ()) -> Path:
     """Start the run, SIGKILL it (and its loader workers) once ``iter_<iteration>.pth`` exists."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    first = subprocess.Popen(_command(results, work), stdout=subprocess.DEVNULL,
+    first = subprocess.Popen(_command(results, work, options=options), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and first.poll() is None:
@@ -68,12 +72,15 @@ def _interrupt_after_checkpoint(results: Path, work: Path, iteration: int = 16) 
     return checkpoint
 
 
-def test_killed_run_resumes_to_the_same_record_and_weights(uninterrupted, tmp_path):
+@pytest.mark.parametrize("options", [(), IN_MAIN_PROCESS], ids=["one_worker", "no_worker"])
+def test_killed_run_resumes_to_the_same_record_and_weights(uninterrupted, tmp_path, options):
+    """Also with loading in the training process: the reference trained with one worker, so
+    this checks worker independence and exact resume at once."""
     uninterrupted, reference_checkpoint = uninterrupted
     results, work = tmp_path / "results", tmp_path / "work"
-    _interrupt_after_checkpoint(results, work)
-    second = subprocess.run(_command(results, work), capture_output=True, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    _interrupt_after_checkpoint(results, work, options=options)
+    second = subprocess.run(_command(results, work, options=options), capture_output=True,
+                            text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resuming from iteration 16" in second.stderr
     resumed = _record(results)

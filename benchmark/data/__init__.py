@@ -5,6 +5,7 @@ Importing this package registers the classes in MMSegmentation's registries.
 
 from benchmark.data.datasets import SemiSegDataset, SplitListDataset
 from benchmark.data.preprocessor import SemiSegDataPreProcessor, UnlabeledBatch
+from benchmark.data.sample_stream import DrawIndexedSampler, SampleDraw
 from benchmark.data.transforms import (
     CutMixBoxes,
     PackUnlabeledInputs,
@@ -14,6 +15,7 @@ from benchmark.data.transforms import (
 )
 
 __all__ = [
-    "SemiSegDataset", "SplitListDataset", "SemiSegDataPreProcessor", "UnlabeledBatch",
+    "DrawIndexedSampler", "SampleDraw", "SemiSegDataset", "SplitListDataset",
+    "SemiSegDataPreProcessor", "UnlabeledBatch",
     "CutMixBoxes", "PackUnlabeledInputs", "PadToCrop", "RandomLongSideResize", "StrongViews",
 ]

@@ -11,6 +11,7 @@ from mmengine.dataset import Compose
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
+from benchmark.data.sample_stream import SampleDraw, seeded_draw, split_draw
 from benchmark.splits import read_split_list
 
 
@@ -95,16 +96,20 @@ class SemiSegDataset:
     def __len__(self) -> int:
         return len(self.labeled) if self.labeled_only else len(self.unlabeled)
 
-    def __getitem__(self, index: int) -> dict:
-        if self.labeled_only:
-            return {"labeled": self.labeled[index]}
-        item = {
-            "labeled": self.labeled[np.random.randint(len(self.labeled))],
-            "unlabeled": self.unlabeled[index],
-        }
-        if self.mix_batch:
-            item["unlabeled_mix"] = self.unlabeled[index]
-        return item
+    def __getitem__(self, draw: int | SampleDraw) -> dict:
+        """The item of ``draw``: an index, or a :class:`SampleDraw` whose seed fixes every
+        random choice of the item (the labeled partner, crops, flips, strong views)."""
+        index, seed = split_draw(draw)
+        with seeded_draw(seed):
+            if self.labeled_only:
+                return {"labeled": self.labeled[index]}
+            item = {
+                "labeled": self.labeled[np.random.randint(len(self.labeled))],
+                "unlabeled": self.unlabeled[index],
+            }
+            if self.mix_batch:
+                item["unlabeled_mix"] = self.unlabeled[index]
+            return item
 
     @property
     def pipeline(self) -> Compose:

@@ -15,9 +15,11 @@ iteration; three things it lacks are written here:
   statistics methods). The explicit allow-list below is active only while a run reloads
   its own checkpoint; safety stays on for every other load.
 
-With ``num_workers >= 1`` a resumed run reproduces the uninterrupted one exactly on CPU.
-With ``num_workers=0`` the data augmentation draws from the main process's generators,
-so the batches after the resume point differ (statistically equivalent, not identical).
+A resumed run reproduces the uninterrupted one exactly on CPU, with any number of loader
+workers: every sample's augmentation is drawn from generators seeded by its position in
+the sampler's stream (:mod:`benchmark.data.sample_stream`), so loading (also the batches
+MMEngine loads again to skip to the resume point) never consumes the training process's
+random numbers.
 """
 
 from __future__ import annotations

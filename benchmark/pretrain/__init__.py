@@ -1,10 +1,13 @@
 """The built-in protocol's pretrained backbone (ImageNet's role on generated data).
 
+It ships with the package (``assets/``, :mod:`benchmark.pretrain.asset`); a recipe other
+than the shipped one is built once per machine and cached.
+
 Typical use::
 
     from benchmark.pretrain import builtin_backbone
 
-    backbone = builtin_backbone(get_protocol("synthetic"))  # built once per machine
+    backbone = builtin_backbone(get_protocol("synthetic"))  # the shipped file
     backbone.path, backbone.sha256
 """
 

@@ -1,11 +1,18 @@
-"""Build, cache and verify the built-in protocol's pretrained backbone.
+"""The built-in protocol's pretrained backbone: the shipped asset, and how it is rebuilt.
 
-The checkpoint is trained once per machine with MMEngine's ``Runner`` (a plain MMSeg
-``EncoderDecoder`` with the protocol's own network, augmentation and optimiser) on the
-separate pretraining set of :mod:`benchmark.pretrain.recipe`, then only the backbone's
-``state_dict`` is kept: the file every run loads through the backbone's
+ImageNet weights are a file everyone downloads; the built-in protocol's counterpart is a
+file shipped with the package (:mod:`benchmark.pretrain.asset`): a backbone ``state_dict``
+trained with MMEngine's ``Runner`` (a plain MMSeg ``EncoderDecoder`` with the protocol's
+own network, augmentation and optimiser) on the separate pretraining set of
+:mod:`benchmark.pretrain.recipe`. Every run loads it through the backbone's
 ``init_cfg=dict(type='Pretrained', checkpoint=...)``, exactly as a real protocol loads
-ImageNet weights. Its SHA-256 enters every run's config hash and record.
+ImageNet weights, and its SHA-256 enters every run's config hash and record. Nothing is
+trained on first use.
+
+A recipe or protocol network other than the shipped asset's (``SEMISEG_PRETRAIN``,
+``SEMISEG_SYNTHETIC``) has no shipped file: its backbone is built here once per machine
+and cached beside the generated data. ``python -m benchmark pretrain --rebuild`` rebuilds
+the default one from the recipe to compare it with the shipped bytes.
 
 Written here because MMEngine has no notion of "a derived artefact cached on disk with a
 checksum"; the cache is an atomically installed folder guarded by a file lock, so two runs
@@ -16,19 +23,18 @@ from __future__ import annotations
 
 import copy
 import fcntl
-import hashlib
 import json
 import shutil
 import sys
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from benchmark.errors import BenchmarkError
+from benchmark.pretrain.asset import PretrainedBackbone, file_sha256, shipped_backbone
 from benchmark.pretrain.recipe import (
     PretrainRecipe,
     fingerprint,
@@ -43,33 +49,10 @@ PRETRAIN_THREADS = 2
 META_FILE = "meta.json"
 
 
-@dataclass(frozen=True)
-class PretrainedBackbone:
-    """A verified backbone checkpoint.
-
-    Attributes:
-        path: The ``.pth`` file (``{'state_dict': backbone weights, 'meta': ...}``).
-        sha256: Hex SHA-256 of the file.
-        meta: How it was made (recipe, data set, time, final loss).
-    """
-
-    path: Path
-    sha256: str
-    meta: dict
-
-
 def pretrained_root(data: SyntheticSpec, key: str) -> Path:
     """Cache folder of the checkpoint with fingerprint ``key``, beside the generated data sets
     (``SEMISEG_DATA``)."""
     return default_root(data).parent / f"pretrained-backbone-{key[:8]}"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_checkpoint(folder: Path) -> PretrainedBackbone | None:
@@ -99,22 +82,40 @@ def _lock(path: Path):
 
 
 def ensure_pretrained_backbone(target: SyntheticSpec, protocol_cfg, recipe: PretrainRecipe,
-                               stream=sys.stderr) -> PretrainedBackbone:
-    """Return the pretrained backbone for ``protocol_cfg``'s network, building it if needed.
+                               stream=sys.stderr, use_shipped: bool = True
+                               ) -> PretrainedBackbone:
+    """Return the pretrained backbone for ``protocol_cfg``'s network.
+
+    The shipped asset when recipe, pretraining data and network are the asset's (its
+    fingerprint); otherwise the checkpoint built once on this machine and cached.
 
     Args:
         target: The benchmark data set's spec (its classes are excluded from pretraining).
         protocol_cfg: The protocol's MMEngine config (network, pipeline, optimiser).
         recipe: Pretraining recipe.
         stream: Where progress and cache messages go (None: silent).
+        use_shipped: Return the shipped asset when it fits (False: the local build).
 
     Returns:
         The verified checkpoint.
+
+    Raises:
+        BenchmarkError: If the shipped asset fits but is missing or corrupt.
     """
     data = pretraining_spec(target, recipe)
     runner_cfg = pretraining_config(protocol_cfg, data, recipe)
     key = fingerprint(recipe, data, runner_cfg)
-    folder = pretrained_root(data, key)
+    if use_shipped:
+        shipped = shipped_backbone(key)
+        if shipped is not None:
+            return shipped
+    return build_cached(pretrained_root(data, key), target, data, runner_cfg, recipe, key,
+                        stream)
+
+
+def build_cached(folder: Path, target: SyntheticSpec, data: SyntheticSpec, runner_cfg: dict,
+                 recipe: PretrainRecipe, key: str, stream) -> PretrainedBackbone:
+    """The checkpoint cached in ``folder``, built first if missing or failing its checksum."""
     found = verify_checkpoint(folder)
     if found is not None:
         return found
@@ -133,7 +134,8 @@ def ensure_pretrained_backbone(target: SyntheticSpec, protocol_cfg, recipe: Pret
     return found
 
 
-def builtin_backbone(protocol, stream=sys.stderr) -> PretrainedBackbone:
+def builtin_backbone(protocol, stream=sys.stderr, use_shipped: bool = True
+                     ) -> PretrainedBackbone:
     """The backbone of the built-in ``protocol``, made from the protocol's own base config.
 
     Never from a run's composed config: method leaves and ``--cfg-options`` change that
@@ -142,6 +144,7 @@ def builtin_backbone(protocol, stream=sys.stderr) -> PretrainedBackbone:
     Args:
         protocol: The built-in :class:`~benchmark.protocols.Protocol`.
         stream: Where progress and cache messages go (None: silent).
+        use_shipped: See :func:`ensure_pretrained_backbone`.
     """
     from mmengine.config import Config
 
@@ -150,7 +153,7 @@ def builtin_backbone(protocol, stream=sys.stderr) -> PretrainedBackbone:
     from benchmark.protocols import synthetic_spec
 
     return ensure_pretrained_backbone(synthetic_spec(), Config.fromfile(protocol.base_config),
-                                      recipe_from_env(), stream)
+                                      recipe_from_env(), stream, use_shipped)
 
 
 def _build(folder: Path, target: SyntheticSpec, data: SyntheticSpec, runner_cfg: dict,
@@ -158,7 +161,7 @@ def _build(folder: Path, target: SyntheticSpec, data: SyntheticSpec, runner_cfg:
     """Generate the pretraining set, train, and install ``folder`` atomically."""
     start = time.perf_counter()
     if stream is not None:
-        stream.write(f"building the pretrained backbone once per machine ({recipe.iterations} "
+        stream.write(f"building a pretrained backbone ({recipe.iterations} "
                      f"iterations on {recipe.num_images} generated images of "
                      f"{len(data.object_classes)} other classes) into {folder}\n")
     data_root = materialize(default_root(data), data, progress=_data_progress(stream))

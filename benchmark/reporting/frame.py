@@ -35,7 +35,7 @@ def records_frame(records: list[RunRecord]) -> pd.DataFrame:
                  peak_memory_mb=r.peak_memory_mb, per_class_iou=r.per_class_iou,
                  best_iter=r.best_iter, val_history=r.val_history,
                  diagnostics=r.diagnostics, work_dir=r.work_dir,
-                 threads=getattr(r, "threads", None),
+                 threads=getattr(r, "threads", None), cpu=getattr(r, "cpu", None),
                  eval_mode=getattr(r, "eval_mode", "") or "")
             for r in records]
     return pd.DataFrame(rows)

@@ -7,9 +7,15 @@ import pandas as pd
 from benchmark.reporting.cells import METRIC_COLUMNS, best_in_column, mean_std_text, summary_tables
 from benchmark.reporting.formats import Block
 from benchmark.reporting.frame import SUPERVISED, ordered_splits, seed_values, summarize
-from benchmark.reporting.paired import PairedComparison, TooFewPairs, paired_comparison
+from benchmark.reporting.paired import (
+    PairedComparison,
+    TooFewPairs,
+    holm_adjusted,
+    paired_comparison,
+)
 
 ABOVE, BELOW = "↑", "↓"
+MIXED_MACHINES = "†"
 
 TITLES = {
     "final": "{protocol}: mIoU (%) of the final checkpoint, mean ± std over seeds",
@@ -23,6 +29,7 @@ def versus_supervised(runs: pd.DataFrame, value: str) -> dict[tuple[str, str],
     """Paired comparison of every row with supervised-only at the same split.
 
     Rows with fewer than two seeds in common with the ``supervised`` row are left out.
+    The rows of one split are one family of tests: their p-values are Holm-adjusted.
 
     Args:
         runs: One protocol's runs with row labels (``frame.protocol_runs``).
@@ -37,12 +44,14 @@ def versus_supervised(runs: pd.DataFrame, value: str) -> dict[tuple[str, str],
         if SUPERVISED not in set(at_split.row):
             continue
         baseline = seed_values(runs, SUPERVISED, split, value)
+        family = {}
         for row in sorted(set(at_split.row) - {SUPERVISED}):
             try:
-                comparisons[row, split] = paired_comparison(
+                family[row, split] = paired_comparison(
                     seed_values(runs, row, split, value), baseline, row, SUPERVISED)
             except TooFewPairs:
                 continue
+        comparisons.update(holm_adjusted(family))
     return comparisons
 
 
@@ -50,6 +59,19 @@ def _marker(comparison: PairedComparison | None) -> str:
     if comparison is None or comparison.direction == 0:
         return ""
     return ABOVE if comparison.direction > 0 else BELOW
+
+
+def mixed_machine_cells(runs: pd.DataFrame) -> set[tuple[str, str]]:
+    """``(row, split)`` cells whose runs were trained with different thread counts or CPU kinds.
+
+    Unknown values (records older than the ``threads`` / ``cpu`` fields) are not counted.
+    """
+    mixed = set()
+    for key, cell in runs.groupby(["row", "split"]):
+        for column in ("threads", "cpu"):
+            if column in cell and cell[column].dropna().nunique() > 1:
+                mixed.add(key)
+    return mixed
 
 
 def _long_form(summary: pd.DataFrame, best: pd.DataFrame,
@@ -64,6 +86,7 @@ def _long_form(summary: pd.DataFrame, best: pd.DataFrame,
             ci_low=versus.ci_low if versus else None,
             ci_high=versus.ci_high if versus else None,
             p_value=versus.p_value if versus else None,
+            p_value_holm=versus.adjusted_p_value if versus else None,
             shared_seeds=versus.n if versus else None,
             vs_supervised={1: "above", -1: "below", 0: "within noise"}[versus.direction]
             if versus else ""))
@@ -90,20 +113,27 @@ def leaderboard_block(runs: pd.DataFrame, protocol: str, metric: str = "final") 
     means, stds, counts = summary_tables(summary, splits)
     comparisons = versus_supervised(runs, value)
     best = best_in_column(means)
+    mixed = mixed_machine_cells(runs)
     table = pd.DataFrame("", index=means.index, columns=splits)
     for row in means.index:
         for split in splits:
             if pd.notna(means.loc[row, split]):
                 table.loc[row, split] = mean_std_text(
                     means.loc[row, split], stds.loc[row, split], int(counts.loc[row, split])
-                ) + _marker(comparisons.get((row, split)))
+                ) + _marker(comparisons.get((row, split))) + (
+                    MIXED_MACHINES if (row, split) in mixed else "")
     footnotes = [
         "bold: best mean in the column.",
         f"{ABOVE} / {BELOW}: above / below supervised-only at the same split beyond seed "
-        "noise (paired t-test over the seeds both were run with, p < 0.05; "
-        "`python -m benchmark compare METHOD supervised --split S` gives the interval); "
-        "unmarked: within seed noise, or fewer than 2 shared seeds.",
+        "noise (paired t-test over the seeds both were run with, p < 0.05 after Holm's "
+        "correction over the methods of the column; "
+        "`python -m benchmark compare METHOD supervised --split S` gives the interval and "
+        "the uncorrected p); unmarked: within seed noise, or fewer than 2 shared seeds.",
     ]
+    if mixed:
+        footnotes.append(f"{MIXED_MACHINES}: the cell's runs were trained with different thread "
+                         "counts or CPU kinds, which round floats differently; its spread "
+                         "includes that (README, reproducibility).")
     return Block(TITLES[metric].format(protocol=protocol) + evaluation_note(runs), table, best,
                  footnotes, _long_form(summary, best, comparisons))
 

@@ -1,4 +1,9 @@
-"""Paired comparison of two rows over the seeds both were run with (scipy's t-test)."""
+"""Paired comparison of two rows over the seeds both were run with (scipy's t-test).
+
+Several rows compared with one baseline at one split are a family of tests;
+:func:`holm_adjusted` applies Holm's step-down correction (statsmodels) to it, so the
+leaderboard's markers keep the family-wise error rate at the significance level.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +37,8 @@ class PairedComparison:
         ci_high: Upper end.
         p_value: Two-sided paired t-test p-value (NaN when every difference is equal).
         confidence: Confidence level of the interval.
+        adjusted_p_value: ``p_value`` corrected for the other tests of its family (Holm),
+            None for a comparison on its own; ``direction`` uses it when set.
     """
 
     a: str
@@ -43,6 +50,7 @@ class PairedComparison:
     ci_high: float
     p_value: float
     confidence: float = 1 - SIGNIFICANCE
+    adjusted_p_value: float | None = None
 
     @property
     def n(self) -> int:
@@ -52,7 +60,8 @@ class PairedComparison:
     @property
     def direction(self) -> int:
         """+1 if ``a`` beats ``b`` beyond seed noise, -1 if it loses beyond it, else 0."""
-        if math.isnan(self.p_value) or self.p_value >= 1 - self.confidence:
+        p_value = self.p_value if self.adjusted_p_value is None else self.adjusted_p_value
+        if math.isnan(p_value) or p_value >= 1 - self.confidence:
             return 0
         return 1 if self.mean_difference > 0 else -1
 
@@ -105,3 +114,28 @@ def paired_comparison(a_by_seed: pd.Series, b_by_seed: pd.Series, a: str, b: str
     return PairedComparison(a, b, tuple(int(s) for s in seeds),
                             tuple(float(d) for d in differences), mean, low, high, p_value,
                             confidence)
+
+
+def holm_adjusted(family: dict, alpha: float = SIGNIFICANCE) -> dict:
+    """The comparisons of ``family`` with Holm-adjusted p-values (statsmodels).
+
+    Args:
+        family: Key -> :class:`PairedComparison`, one family of tests (e.g. every method
+            against supervised-only at one split). Comparisons without a p-value (no
+            seed-to-seed variation) are not tests and keep None.
+        alpha: Family-wise error rate.
+
+    Returns:
+        The same keys, each comparison with ``adjusted_p_value`` set.
+    """
+    from dataclasses import replace
+
+    from statsmodels.stats.multitest import multipletests
+
+    tested = [key for key, c in family.items() if not math.isnan(c.p_value)]
+    adjusted = {}
+    if tested:
+        _, corrected, _, _ = multipletests([family[k].p_value for k in tested], alpha=alpha,
+                                           method="holm")
+        adjusted = dict(zip(tested, (float(p) for p in corrected)))
+    return {key: replace(c, adjusted_p_value=adjusted.get(key)) for key, c in family.items()}

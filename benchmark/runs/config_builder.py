@@ -162,8 +162,8 @@ def _locate_labels(cfg: Config, layout: str, data_root: Path) -> None:
 def resolve_pretrained_backbone(cfg: Config, protocol) -> None:
     """Point the backbone's ``init_cfg`` at the checkpoint named by ``cfg.pretrained``.
 
-    ``pretrained`` is ``'generated'`` (the built-in protocol's backbone, built once per
-    machine by :mod:`benchmark.pretrain`), ``'imagenet'`` (the backbone's ImageNet
+    ``pretrained`` is ``'generated'`` (the built-in protocol's backbone, shipped with the
+    package, see :mod:`benchmark.pretrain.asset`), ``'imagenet'`` (the backbone's ImageNet
     checkpoint in ``$SEMISEG_PRETRAINED_DIR``, default ``pretrained/``, e.g.
     ``pretrained/resnet101.pth``), ``'none'`` (random init) or a checkpoint path.
     The checkpoint's keys are checked against the backbone (and known namings adapted)
@@ -195,7 +195,7 @@ def resolve_pretrained_backbone(cfg: Config, protocol) -> None:
         found = builtin_backbone(protocol)
         path, sha256 = found.path, found.sha256
     else:
-        from benchmark.pretrain.backbone import file_sha256
+        from benchmark.pretrain.asset import file_sha256
 
         path = _checkpoint_path(cfg, str(source))
         sha256 = file_sha256(path)
@@ -240,11 +240,17 @@ def _checkpoint_path(cfg: Config, source: str) -> Path:
 def _use_generated_classes(cfg: Config, data_root: Path) -> None:
     """Take class names, palette and class count from the generated dataset's meta.json.
 
-    Also stores the dataset's fingerprint as ``cfg.dataset_fingerprint``, so the config
-    hash (and with it skip-if-done and leaderboard grouping) tells generated datasets apart.
+    Also stores the dataset's fingerprint (what was asked for) as ``cfg.dataset_fingerprint``
+    and the digest of its files (what this machine generated) as ``cfg.dataset_sha256``,
+    so the config hash (and with it skip-if-done and leaderboard grouping) tells generated
+    datasets apart, also when other library versions draw other images from one spec.
     """
+    from benchmark.synthetic.content import verified_content_sha256
+
     meta = json.loads((Path(data_root) / "meta.json").read_text())
     cfg.dataset_fingerprint = meta["fingerprint"]
+    # what this machine's libraries generated, checked against the shipped manifest
+    cfg.dataset_sha256 = verified_content_sha256(Path(data_root))
     metainfo = dict(classes=tuple(meta["class_names"]), palette=meta["palette"])
     train_set = cfg.train_dataloader.dataset
     for dataset in (train_set.labeled, train_set.unlabeled, cfg.val_dataloader.dataset,

@@ -22,7 +22,7 @@ from benchmark.engine.resume import (
     ResumeCheckpointHook,
     resumable_checkpoint,
 )
-from benchmark.environment import device_info, git_state, package_versions
+from benchmark.environment import cpu_model, device_info, git_state, package_versions
 from benchmark.protocols import get_protocol
 from benchmark.runs.config_builder import build_config, config_hash
 from benchmark.runs.launcher import apply_launcher, is_main_process
@@ -166,12 +166,14 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
                     "sha256": cfg.get("pretrained_sha256")},
         ema=model.ema_policy(),
         threads=torch.get_num_threads(),
+        cpu=cpu_model(),
         resumed_from=resumed_from,
         plugin_sha256=cfg.get("plugin_sha256"),
         backbone=backbone_label(cfg),
         eval_mode=evaluation_mode(cfg),
         global_batch=train_loader.batch_size * get_world_size(),
         split_sha256=cfg.get("split_sha256"),
+        dataset_sha256=cfg.get("dataset_sha256"),
     )
     return record, record.save(results_dir) if main_process else None
 

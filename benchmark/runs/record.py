@@ -20,8 +20,10 @@ class RunRecord:
     the maximum over the periodic validations and is reported only as a labelled,
     separate column. ``pretrained`` names the backbone initialisation (source and SHA-256
     of the checkpoint); ``ema`` the teacher's EMA policy (None without a teacher).
-    ``threads`` is the intra-op thread count the run trained with (timings depend on it;
-    None in records older than the field). ``resumed_from`` is the iteration an
+    ``threads`` is the intra-op thread count the run trained with and ``cpu`` the CPU kind
+    (model and vector instruction set): timings depend on both, and float reductions (so
+    the trained weights) differ between thread counts and CPU kernels; None in records
+    older than the fields. ``resumed_from`` is the iteration an
     interrupted run was resumed from (0: trained in one go). ``plugin_sha256`` is the
     source hash of an external plugin (None for built-in methods).
     ``backbone`` is the backbone choice and ``eval_mode`` how the evaluated network
@@ -30,7 +32,8 @@ class RunRecord:
     differed from ``git_commit`` and ``git_diff_sha256`` hashes that diff.
     ``global_batch`` is the labeled images per step over all processes
     (``labeled_batch x world_size``). ``split_sha256`` hashes the image/label ids the split
-    lists named (labeled, unlabeled, val). Fields added later are None in older records.
+    lists named (labeled, unlabeled, val); ``dataset_sha256`` the generated dataset's files
+    (built-in protocol). Fields added later are None in older records.
     """
 
     protocol: str
@@ -71,6 +74,8 @@ class RunRecord:
     git_diff_sha256: str | None = None
     global_batch: int | None = None
     split_sha256: str | None = None
+    cpu: str | None = None
+    dataset_sha256: str | None = None
     record_version: int = RECORD_VERSION
 
     @property

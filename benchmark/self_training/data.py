@@ -23,6 +23,7 @@ from mmseg.registry import DATASETS, MODELS, TRANSFORMS
 
 from benchmark.data.datasets import SplitListDataset
 from benchmark.data.preprocessor import SemiSegDataPreProcessor
+from benchmark.data.sample_stream import SampleDraw, seeded_draw, split_draw
 from benchmark.errors import BenchmarkError
 
 ENTROPY_SUFFIX = ".entropy.npz"
@@ -86,13 +87,17 @@ class PseudoLabeledDataset:
     def __len__(self) -> int:
         return len(self.pseudo_labeled)
 
-    def __getitem__(self, index: int) -> dict:
-        draws = np.random.randint(len(self.labeled), size=self.labeled_per_item)
-        labeled = [self.labeled[int(i)] for i in draws]
-        return {
-            "labeled": labeled[0] if self.labeled_per_item == 1 else labeled,
-            "pseudo_labeled": self.pseudo_labeled[index],
-        }
+    def __getitem__(self, draw: int | SampleDraw) -> dict:
+        """The item of ``draw`` (an index or a :class:`~benchmark.data.sample_stream.SampleDraw`
+        whose seed fixes the labeled partners and every augmentation)."""
+        index, seed = split_draw(draw)
+        with seeded_draw(seed):
+            partners = np.random.randint(len(self.labeled), size=self.labeled_per_item)
+            labeled = [self.labeled[int(i)] for i in partners]
+            return {
+                "labeled": labeled[0] if self.labeled_per_item == 1 else labeled,
+                "pseudo_labeled": self.pseudo_labeled[index],
+            }
 
 
 @TRANSFORMS.register_module()

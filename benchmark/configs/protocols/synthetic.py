@@ -56,7 +56,7 @@ train_dataloader = dict(
     batch_size=batch_size,
     num_workers=1,
     persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
+    sampler=dict(type='DrawIndexedSampler', shuffle=True),
     collate_fn=dict(type='pseudo_collate'),
     dataset=dict(
         type='SemiSegDataset',

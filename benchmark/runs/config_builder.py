@@ -72,9 +72,13 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
             "write it (see benchmark/configs/protocols/synthetic.py) or use --protocol "
             "synthetic"
         )
-    # yapf-formatting the config text costs ~3 s each time MMEngine prints, dumps or
-    # checkpoints it (five times a run, 16 s measured); the unformatted text is the same Python
-    cfg = Config.fromfile(protocol.base_config, format_python_code=False)
+    # yapf-formatting the config text costs 1.4-2.2 s each time MMEngine prints, dumps or
+    # checkpoints it (~9 times a run); the unformatted text is the same Python. mmengine
+    # 0.10.7's fromfile drops format_python_code, the constructor keeps it (and deepcopy,
+    # copy and pickle carry it on to the Runner's copies)
+    base = Config.fromfile(protocol.base_config)
+    cfg = Config(base.to_dict(), cfg_text=base.text, filename=base.filename,
+                 env_variables=base.env_variables, format_python_code=False)
     leaf = Config.fromfile(method.config).to_dict()
     overrides = leaf.pop("protocol_overrides", {}) or {}
     cfg.merge_from_dict(leaf)

@@ -116,7 +116,8 @@ def test_sliding_window_sums_window_softmax_like_a_hand_computation():
         decode_head=dict(type="DepthwiseSeparableASPPHead", in_channels=96, in_index=1,
                          channels=8, dilations=(1, 2), c1_in_channels=32, c1_channels=4,
                          num_classes=3, align_corners=True),
-        test_cfg=ConfigDict(mode="slide", crop_size=(32, 32), stride=(21, 21)))).eval()
+        test_cfg=ConfigDict(mode="slide", crop_size=(32, 32), stride=(21, 21),
+                            window_rule="mmseg"))).eval()
     image = torch.randn(1, 3, 40, 70)
     meta = dict(ori_shape=(40, 70), img_shape=(40, 70), pad_shape=(40, 70),
                 padding_size=[0, 0, 0, 0])

@@ -19,10 +19,9 @@ from benchmark.self_training import (
     RoundPolyLR,
     labeling_settings,
     round_pipeline,
-    sliding_window_logits,
     split_iterations,
+    teacher_probabilities,
 )
-from benchmark.self_training.labeling import window_starts
 from tests.conftest import build_model, build_run_config
 
 
@@ -64,39 +63,54 @@ def test_round_poly_lr_restarts_per_round():
         assert ours == pytest.approx(theirs)
 
 
-def test_window_offsets_stay_inside():
-    assert window_starts(10, 4, 3) == [0, 3, 6]
-    assert window_starts(11, 4, 3) == [0, 3, 6, 7]
-    assert window_starts(3, 4, 3) == [0]
-
-
 def _column_logits(x):
-    """A position-dependent 'network': the column index inside the input, one channel."""
+    """A position-dependent 'network': channel 0 is the column inside the input, channel 1 zero."""
     width = x.shape[-1]
-    return torch.arange(width, dtype=torch.float32).view(1, 1, 1, width).expand(
-        x.shape[0], 1, x.shape[-2], width).clone()
+    column = torch.arange(width, dtype=torch.float32).view(1, 1, 1, width).expand(
+        x.shape[0], 1, x.shape[-2], width)
+    return torch.cat([column, torch.zeros_like(column)], dim=1)
 
 
-def test_sliding_window_averages_overlapping_windows_and_flips():
+def test_labeller_averages_window_softmax_over_the_windows_and_flips():
     image = torch.zeros(1, 3, 4, 10)
-    settings = LabelingSettings(mode="slide", window=(4, 4), stride_ratio=2 / 3)
-    out = sliding_window_logits(_column_logits, image, settings)[0, 0, 0]
+    settings = LabelingSettings(mode="slide", window=(4, 4), stride_ratio=2 / 3,
+                                window_rule="official")
+    out = teacher_probabilities(_column_logits, image, settings)[0, 0, 0]
+    # stride ceil(2/3 * 4) = 3, windows clipped at the border: [0,4) [3,7) [6,10) [9,10)
+    windows = ((0, 4), (3, 7), (6, 10), (9, 10))
     expected = []
     for x in range(10):
-        covering = [s for s in (0, 3, 6) if s <= x < s + 4]  # stride ceil(2/3 * 4) = 3
-        expected.append(sum(x - s for s in covering) / len(covering))
+        covering = [s for s, e in windows if s <= x < e]
+        expected.append(sum(1 / (1 + math.exp(-(x - s))) for s in covering) / len(covering))
     torch.testing.assert_close(out, torch.tensor(expected))
-    flipped = sliding_window_logits(_column_logits, image, LabelingSettings(
-        mode="slide", window=(4, 4), stride_ratio=2 / 3, flip=True))
-    torch.testing.assert_close(flipped, torch.full_like(flipped, 1.5))  # (c + 3 - c) / 2
-    whole = sliding_window_logits(_column_logits, image, LabelingSettings(mode="whole"))
-    torch.testing.assert_close(whole[0, 0, 0], torch.arange(10.0))
+    flipped = teacher_probabilities(_column_logits, image, LabelingSettings(
+        mode="slide", window=(4, 4), stride_ratio=2 / 3, flip=True,
+        window_rule="official"))[0, 0, 0]
+    # a window of width w gives (c + w - 1 - c) / 2 everywhere: 1.5, and 0 in [9,10)
+    sig = 1 / (1 + math.exp(-1.5))
+    torch.testing.assert_close(flipped, torch.tensor([sig] * 9 + [(sig + 0.5) / 2]))
+    whole = teacher_probabilities(_column_logits, image, LabelingSettings(mode="whole"))
+    torch.testing.assert_close(whole[0, 0, 0], torch.arange(10.0).sigmoid())
+    mmseg = teacher_probabilities(_column_logits, image, LabelingSettings(
+        mode="slide", window=(4, 4), stride_ratio=2 / 3, window_rule="mmseg"))[0, 0, 0]
+    unset = teacher_probabilities(_column_logits, image, LabelingSettings(
+        mode="slide", window=(4, 4), stride_ratio=2 / 3))[0, 0, 0]
+    torch.testing.assert_close(unset, mmseg)  # no rule and no network: MMSeg's
+    shifted = ((0, 4), (3, 7), (6, 10))  # MMSeg places 3 windows: 10 = 4 + 2 strides
+    expected = [sum(1 / (1 + math.exp(-(x - s))) for s, e in shifted if s <= x < e)
+                / sum(1 for s, e in shifted if s <= x < e) for x in range(10)]
+    torch.testing.assert_close(mmseg, torch.tensor(expected))
 
 
-def test_small_images_are_padded_symmetrically():
-    out = sliding_window_logits(_column_logits, torch.zeros(1, 3, 4, 2),
+def test_an_image_smaller_than_the_window_is_one_window_without_padding():
+    out = teacher_probabilities(_column_logits, torch.zeros(1, 3, 4, 2),
                                 LabelingSettings(mode="slide", window=(4, 4)))
-    torch.testing.assert_close(out[0, 0, 0], torch.tensor([1.0, 2.0]))  # 1 px pad on the left
+    torch.testing.assert_close(out[0, 0, 0], torch.tensor([0.0, 1.0]).sigmoid())
+
+
+def test_unknown_window_rule_is_refused():
+    with pytest.raises(ValueError, match="unknown sliding-window rule 'clip'.*official, mmseg"):
+        LabelingSettings(mode="slide", window=(4, 4), window_rule="clip")
 
 
 def test_round_pipeline_sets_scale_extra_steps_and_entropy(tmp_path):

@@ -22,7 +22,7 @@ from benchmark.self_training.labeling import (
     PseudoLabelSelection,
     RoundLabels,
     SelectionContext,
-    sliding_window_logits,
+    teacher_probabilities,
 )
 from benchmark.self_training.loop import (
     RoundPolyLR,
@@ -40,5 +40,5 @@ __all__ = [
     "RandomGaussianBlur", "RoundLabels", "RoundPolyLR", "RoundSpec",
     "SelectionContext", "SelfTrainingBatch", "SelfTrainingDataPreProcessor", "SelfTrainingLoop",
     "SelfTrainingSegmentor", "labeling_settings", "round_loader_cfg", "round_pipeline",
-    "sliding_window_logits", "split_iterations",
+    "split_iterations", "teacher_probabilities",
 ]

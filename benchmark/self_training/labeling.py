@@ -1,8 +1,8 @@
 """Offline pseudo-labelling of the unlabeled set, one round at a time, kept on disk.
 
 Per round ``k`` the :class:`PseudoLabeler` runs the teacher (the model at the end of
-round ``k-1``) on every unlabeled image at full resolution (sliding window of the
-training crop, optionally averaged with the horizontal flip), stores argmax and
+round ``k-1``) on every unlabeled image at full resolution (the evaluation's sliding
+window of the training crop, optionally averaged with the horizontal flip), stores argmax and
 confidence (float16) per image, lets the method turn them into pseudo-labels (e.g.
 DARS's class-wise thresholds and sampling, which need statistics over the whole set
 first), and writes
@@ -26,13 +26,12 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from mmengine.dataset import pseudo_collate
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import DATASETS
@@ -40,6 +39,11 @@ from PIL import Image
 from torch import Tensor
 
 from benchmark.errors import BenchmarkError
+from benchmark.models.sliding_window import (
+    check_window_rule,
+    evaluation_window_rule,
+    sliding_window_probs,
+)
 from benchmark.self_training.data import label_file
 
 IGNORE_INDEX = 255
@@ -57,6 +61,11 @@ class LabelingSettings:
         stride_ratio: Stride as a fraction of the window, rounded up (2/3 in DARS).
         flip: Average every window's logits with those of its horizontal flip.
         store_entropy: Also store the teacher's entropy map (float16) per image.
+        window_rule: Window placement, ``"official"`` (the last windows clipped at the
+            border) or ``"mmseg"`` (the last window shifted inside the image); None (the
+            default) takes the teacher's evaluation rule (``test_cfg.window_rule`` where the
+            protocol evaluates with a sliding window, else ``"mmseg"``, see
+            :func:`~benchmark.models.sliding_window.evaluation_window_rule`).
     """
 
     mode: str = "slide"
@@ -64,10 +73,19 @@ class LabelingSettings:
     stride_ratio: float = 2 / 3
     flip: bool = False
     store_entropy: bool = False
+    window_rule: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("slide", "whole"):
             raise ValueError(f"labeling mode must be 'slide' or 'whole', got {self.mode!r}")
+        if self.window_rule is not None:
+            check_window_rule(self.window_rule)
+
+    def for_network(self, network) -> LabelingSettings:
+        """These settings with the window rule of ``network``'s evaluation if none is set."""
+        if self.window_rule is not None:
+            return self
+        return replace(self, window_rule=evaluation_window_rule(network))
         if self.mode == "slide" and self.window is None:
             raise ValueError("sliding-window labelling needs a window (the training crop)")
 
@@ -89,14 +107,6 @@ def kl_divergence(reference: Tensor, other: Tensor, eps: float = 1e-12) -> float
     return float((p[present] * (p[present] / q[present].clamp(min=eps)).log()).sum())
 
 
-def window_starts(size: int, window: int, stride: int) -> list[int]:
-    """Window offsets along one axis; the last window is shifted inside the image."""
-    if size <= window:
-        return [0]
-    count = math.ceil((size - window) / stride) + 1
-    return [min(i * stride, size - window) for i in range(count)]
-
-
 def _flip_averaged(logits_fn: LogitsFn, image: Tensor, flip: bool) -> Tensor:
     logits = logits_fn(image)
     if flip:
@@ -105,40 +115,28 @@ def _flip_averaged(logits_fn: LogitsFn, image: Tensor, flip: bool) -> Tensor:
 
 
 @torch.no_grad()
-def sliding_window_logits(logits_fn: LogitsFn, image: Tensor, settings: LabelingSettings) -> Tensor:
-    """Teacher logits of full images, ``[B, C, H, W]``.
+def teacher_probabilities(logits_fn: LogitsFn, image: Tensor,
+                          settings: LabelingSettings) -> Tensor:
+    """Teacher class probabilities of full images, ``[B, C, H, W]``.
 
-    Windows of the training crop with stride ``ceil(stride_ratio·crop)``, the last one
-    shifted inside the image; an image smaller than the window is padded symmetrically
-    with 0 (the mean after normalisation). Each window's logits are averaged with those
-    of its flip (if ``flip``), then over overlapping windows.
+    Sliding mode uses the evaluation's window function
+    (:func:`~benchmark.models.sliding_window.sliding_window_probs`): windows of the
+    training crop with stride ``ceil(stride_ratio·crop)`` placed by
+    ``settings.window_rule`` (None: MMSeg's rule), each window's softmax averaged over
+    the windows covering a pixel. With ``flip`` a window's logits are first averaged with
+    those of its horizontal flip. Whole mode is the softmax of one (flip-averaged) forward pass.
 
     Args:
         logits_fn: Maps normalised images ``[B, 3, h, w]`` to logits ``[B, C, h, w]``.
         image: Normalised images ``[B, 3, H, W]``.
-        settings: Mode, window, stride ratio and flip.
+        settings: Mode, window, stride ratio, window rule and flip.
     """
     if settings.mode == "whole":
-        return _flip_averaged(logits_fn, image, settings.flip)
+        return _flip_averaged(logits_fn, image, settings.flip).float().softmax(dim=1)
     win_h, win_w = settings.window
-    height, width = image.shape[-2:]
-    pad_h, pad_w = max(win_h - height, 0), max(win_w - width, 0)
-    top, left = pad_h // 2, pad_w // 2
-    padded = F.pad(image, (left, pad_w - left, top, pad_h - top))
-    full_h, full_w = padded.shape[-2:]
-    stride_h = math.ceil(settings.stride_ratio * win_h)
-    stride_w = math.ceil(settings.stride_ratio * win_w)
-    total = count = None
-    for y in window_starts(full_h, win_h, stride_h):
-        for x in window_starts(full_w, win_w, stride_w):
-            crop = padded[..., y:y + win_h, x:x + win_w]
-            logits = _flip_averaged(logits_fn, crop, settings.flip)
-            if total is None:
-                total = logits.new_zeros(*logits.shape[:2], full_h, full_w)
-                count = logits.new_zeros(1, 1, full_h, full_w)
-            total[..., y:y + win_h, x:x + win_w] += logits
-            count[..., y:y + win_h, x:x + win_w] += 1
-    return (total / count)[..., top:top + height, left:left + width]
+    stride = (math.ceil(settings.stride_ratio * win_h), math.ceil(settings.stride_ratio * win_w))
+    return sliding_window_probs(lambda crop: _flip_averaged(logits_fn, crop, settings.flip),
+                                image, settings.window, stride, settings.window_rule or "mmseg")
 
 
 class PredictionStore(Sequence):
@@ -315,15 +313,15 @@ class PseudoLabeler:
             The number of unlabeled pixels ``P_u``.
         """
         network = model.eval_network
+        settings = self.settings.for_network(network)
         was_training = model.training
         model.eval()
         num_pixels = 0
         try:
             for index in range(len(self.images)):
                 batch = model.data_preprocessor(pseudo_collate([self.images[index]]), False)
-                logits = sliding_window_logits(lambda x: model.logits(network, x),
-                                               batch["inputs"], self.settings)
-                probs = logits.float().softmax(dim=1)[0]
+                probs = teacher_probabilities(lambda x: model.logits(network, x),
+                                              batch["inputs"], settings)[0]
                 confidence, label = probs.max(dim=0)
                 store.save(index, label, confidence)
                 num_pixels += label.numel()

@@ -18,7 +18,9 @@ model = dict(segmentor=dict(
     type='SlideSoftmaxEncoderDecoder',
     decode_head=dict(loss_decode=dict(_delete_=True, type='ProbOhemCrossEntropyLoss',
                                       thresh=0.7, min_kept=200000, images_per_group=2)),
+    # windows placed as the official code does: the last ones clipped at the border
+    # (window_rule='mmseg': MMSeg's rule, the last window shifted inside; docs/protocols.md)
     test_cfg=dict(mode='slide', crop_size=(crop_size, crop_size),
-                  stride=(crop_size * 2 // 3, crop_size * 2 // 3))))
+                  stride=(crop_size * 2 // 3, crop_size * 2 // 3), window_rule='official')))
 optim_wrapper = dict(optimizer=dict(lr=0.005),
                      paramwise_cfg=dict(custom_keys={'decode_head': dict(lr_mult=1.0)}))

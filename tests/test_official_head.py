@@ -15,11 +15,16 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from torch import nn
 
+import benchmark.pretrain  # noqa: F401 - see below
 from benchmark.models.official_deeplabv3plus_head import (
     OfficialDeepLabV3PlusHead,
     official_head_state_dict,
 )
 from benchmark.paths import CONFIG_ROOT
+
+# benchmark.pretrain.backbone binds sys.stderr as a default argument when it is first
+# imported; imported inside a capsys test (the CLI runs below), later tests would write
+# to that test's closed stream. Importing it here binds pytest's session stream.
 
 # Hand count for 2048 -> 256 ASPP channels, 256 low-level -> 48, BN = weight + bias:
 #   b0 1x1       2048*256     + 512 =    524 800

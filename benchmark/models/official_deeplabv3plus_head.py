@@ -1,4 +1,4 @@
-"""UniMatch's DeepLabv3+ head (CPS and SOP use one of the same design) as an MMSeg head.
+"""UniMatch's DeepLabv3+ head (CPS's TorchSemiSeg head has the same design) as an MMSeg head.
 
 Architecture read from LiheYoung/UniMatch ``model/semseg/deeplabv3plus.py`` (commit
 0324f3dd4a22128105a5eb135d2586c0bb3cc647), plain convolutions throughout:

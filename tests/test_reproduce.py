@@ -13,12 +13,11 @@ import pytest
 from benchmark.errors import BenchmarkError
 from tests.reporting_records import make_record
 
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-
 
 def _benchmark(*args: str) -> subprocess.CompletedProcess:
+    # the environment of the moment: the session fixture points it at the small data set
     return subprocess.run([sys.executable, "-m", "benchmark", *args], capture_output=True,
-                          text=True, env=ENV)
+                          text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +65,8 @@ def test_another_config_is_refused_before_training_with_one_line(trained, tmp_pa
                       "--work-dir", str(tmp_path / "work"))
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
-    assert line.startswith(f"error: cannot reproduce {trained.name}: this code composes "
+    name = trained.name.replace(record["config_hash"][:8], "00000000")
+    assert line.startswith(f"error: cannot reproduce {name}: this code composes "
                            f"config #{record['config_hash'][:8]}, not the record's #00000000")
     assert "the backbone checkpoint differs" in line
     assert not (tmp_path / "reproductions").exists()
@@ -121,3 +121,21 @@ def test_a_record_is_found_by_method_split_and_seed_or_named_ambiguous():
         find_record([a, b], "cps", "1_8", 0, None)
     with pytest.raises(BenchmarkError, match="no record of cps at 1_4 seed 0"):
         find_record([a], "cps", "1_4", 0, None)
+
+
+@pytest.mark.slow
+def test_checkout_trains_with_the_records_commit(trained, tmp_path):
+    record = json.loads(trained.read_text())
+    if record["git_dirty"] or record["git_commit"] == "unknown":
+        pytest.skip("the record was made from a modified tree (run from a clean commit)")
+    work = tmp_path / "work"
+    done = _benchmark("reproduce", str(trained), "--checkout", "--results-dir",
+                      str(trained.parents[1]), "--work-dir", str(work))
+    try:
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "delta   +0.00 mIoU" in done.stdout
+        assert (work / f"checkout-{record['git_commit'][:12]}" / "benchmark").is_dir()
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force",
+                        str(work / f"checkout-{record['git_commit'][:12]}")],
+                       cwd=Path(__file__).parents[1], capture_output=True)

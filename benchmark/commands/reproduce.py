@@ -19,7 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "it stands against the seed spread of the record's leaderboard row. It refuses, "
         "before training, when this code composes another config than the record's, or when "
         "the code that trains (methods, models, data, engine, configs) changed since the "
-        "record's commit. The rerun's record goes to RESULTS_DIR/reproductions/, never "
+        "record's commit; --checkout then trains it with the code of that commit instead (a "
+        "git worktree). The rerun's record goes to RESULTS_DIR/reproductions/, never "
         "into the leaderboard's records.")
     parser.add_argument("record", nargs="?", type=Path, default=None,
                         help="a record file (results/runs/*.json); or name it with --method, "
@@ -38,6 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--allow-code-change", action="store_true",
                         help="rerun even if the training code changed since the record's "
                         "commit (the result then measures the change too)")
+    parser.add_argument("--checkout", action="store_true",
+                        help="train with the code of the record's commit (a git worktree under "
+                        "--work-dir), for records older than the current code")
     parser.add_argument("--dry-run", action="store_true",
                         help="check that the record can be reproduced, then stop")
     return parser
@@ -56,7 +60,52 @@ def run(args: argparse.Namespace) -> int:
 
         record = find_record(load_records(args.results_dir), args.method, args.split,
                              args.seed, args.protocol)
+    if args.checkout:
+        return _reproduce_at_commit(record, args)
     return _reproduce(record, args)
+
+
+def _reproduce_at_commit(record, args: argparse.Namespace) -> int:
+    """Train the record's run with its commit's code in a git worktree, then compare."""
+    import os
+    import subprocess
+
+    from benchmark.paths import PACKAGE_ROOT
+    from benchmark.runs.record import load_records
+    from benchmark.runs.reproduce import Reproduction, row_spread, run_command
+
+    if record.git_commit in ("", "unknown") or record.git_dirty:
+        raise BenchmarkError(f"--checkout needs a record made from a clean commit; "
+                             f"{record.filename} names '{record.git_commit}'")
+    commit = record.git_commit
+    checkout = (Path(args.work_dir) / f"checkout-{commit[:12]}").resolve()
+    out = (Path(args.results_dir) / "reproductions" / f"at-{commit[:12]}").resolve()
+    command = run_command(record, out, (Path(args.work_dir) / "runs").resolve())
+    env = {**os.environ, "OMP_NUM_THREADS": str(record.threads or os.cpu_count() or 1)}
+    if args.dry_run:
+        print(f"{record.filename}: would run in a checkout of {commit[:12]} ({checkout}): "
+              f"{' '.join(command[1:])}")
+        return 0
+    if not checkout.is_dir():
+        made = subprocess.run(["git", "worktree", "add", "--detach", str(checkout), commit],
+                              cwd=PACKAGE_ROOT.parent, capture_output=True, text=True)
+        if made.returncode:
+            raise BenchmarkError(f"cannot check out {commit[:12]}: {made.stderr.strip()}")
+    print(f"reproduce {record.filename} with the code of {commit[:12]} ({checkout})",
+          file=sys.stderr)
+    if subprocess.run(command, cwd=checkout, env=env).returncode:
+        print("error: the rerun failed; see above", file=sys.stderr)
+        return 1
+    reruns = [r for r in load_records(out) if r.method == record.method
+              and r.split == record.split and r.seed == record.seed]
+    rerun = max(reruns, key=lambda r: r.created)
+    if rerun.config_hash != record.config_hash:
+        print(f"note: the rerun composed config #{rerun.config_hash[:8]}, not the record's "
+              f"#{record.config_hash[:8]}: an input differs on this machine (at that commit "
+              "the built-in backbone was built per machine)", file=sys.stderr)
+    std, seeds = row_spread(load_records(args.results_dir), record)
+    print(Reproduction(record, rerun, std, seeds).summary())
+    return 0
 
 
 def _read(path: Path, record_type):
@@ -102,8 +151,8 @@ def _reproduce(record, args: argparse.Namespace) -> int:
     if now != record.config_hash:
         raise BenchmarkError(
             f"cannot reproduce {record.filename}: this code composes config #{now[:8]}, not the "
-            f"record's #{record.config_hash[:8]} ({'; '.join(hash_mismatch_reasons(record, cfg))})"
-            f"; check out the record's commit {record.git_commit[:12]} to rerun it")
+            f"record's #{record.config_hash[:8]} ({'; '.join(hash_mismatch_reasons(record, cfg))}"
+            f"); rerun it with the code of its commit {record.git_commit[:12]}: add --checkout")
     changed = _changed_code(record)
     if changed is None:
         print(f"note: cannot compare the code with the record's commit {record.git_commit[:12]} "
@@ -113,8 +162,8 @@ def _reproduce(record, args: argparse.Namespace) -> int:
                                           else "")
         raise BenchmarkError(
             f"cannot reproduce {record.filename}: the training code changed since its commit "
-            f"{record.git_commit[:12]} ({shown}); check out that commit, or pass "
-            "--allow-code-change to measure the change as well")
+            f"{record.git_commit[:12]} ({shown}); add --checkout to train with that commit's "
+            "code, or --allow-code-change to measure the change as well")
     if record.git_dirty and changed:
         print("note: the record was made from a modified tree (git_dirty); its diff is not "
               "stored, only its hash", file=sys.stderr)

@@ -47,6 +47,13 @@ CHECKPOINT_FILE = "backbone.pth"
 # checksum every run's config hash) does not depend on the machine's core count.
 PRETRAIN_THREADS = 2
 META_FILE = "meta.json"
+#: Default of the ``stream`` arguments: the ``sys.stderr`` of the moment of the call (a
+#: default bound at import time would outlive a redirected stream).
+CONSOLE = "stderr"
+
+
+def _console(stream):
+    return sys.stderr if stream == CONSOLE else stream
 
 
 def pretrained_root(data: SyntheticSpec, key: str) -> Path:
@@ -82,7 +89,7 @@ def _lock(path: Path):
 
 
 def ensure_pretrained_backbone(target: SyntheticSpec, protocol_cfg, recipe: PretrainRecipe,
-                               stream=sys.stderr, use_shipped: bool = True
+                               stream=CONSOLE, use_shipped: bool = True
                                ) -> PretrainedBackbone:
     """Return the pretrained backbone for ``protocol_cfg``'s network.
 
@@ -102,6 +109,7 @@ def ensure_pretrained_backbone(target: SyntheticSpec, protocol_cfg, recipe: Pret
     Raises:
         BenchmarkError: If the shipped asset fits but is missing or corrupt.
     """
+    stream = _console(stream)
     data = pretraining_spec(target, recipe)
     runner_cfg = pretraining_config(protocol_cfg, data, recipe)
     key = fingerprint(recipe, data, runner_cfg)
@@ -134,7 +142,7 @@ def build_cached(folder: Path, target: SyntheticSpec, data: SyntheticSpec, runne
     return found
 
 
-def builtin_backbone(protocol, stream=sys.stderr, use_shipped: bool = True
+def builtin_backbone(protocol, stream=CONSOLE, use_shipped: bool = True
                      ) -> PretrainedBackbone:
     """The backbone of the built-in ``protocol``, made from the protocol's own base config.
 

@@ -9,6 +9,7 @@ import time
 from benchmark.errors import BenchmarkError
 from benchmark.pretrain.asset import install_asset, shipped_backbone, weight_difference
 from benchmark.pretrain.backbone import (
+    CONSOLE,
     PRETRAIN_THREADS,
     build_cached,
     pretrained_root,
@@ -20,7 +21,7 @@ from benchmark.pretrain.recipe import fingerprint, pretraining_spec, recipe_from
 REBUILD_SUFFIX = "-rebuild"
 
 
-def rebuild_and_compare(protocol, update_asset: bool = False, stream=sys.stderr) -> dict:
+def rebuild_and_compare(protocol, update_asset: bool = False, stream=CONSOLE) -> dict:
     """Train the built-in backbone again and compare it with the file runs load.
 
     The reference is the shipped asset when the recipe is the shipped one, else this
@@ -44,6 +45,7 @@ def rebuild_and_compare(protocol, update_asset: bool = False, stream=sys.stderr)
     import benchmark.plugins  # noqa: F401  (registers the datasets and transforms)
     from benchmark.protocols import synthetic_spec
 
+    stream = sys.stderr if stream == CONSOLE else stream
     target, recipe = synthetic_spec(), recipe_from_env()
     if update_asset and (os.environ.get("SEMISEG_PRETRAIN") or os.environ.get("SEMISEG_SYNTHETIC")):
         raise BenchmarkError("--update-asset ships the default recipe's backbone; unset "
@@ -64,11 +66,15 @@ def rebuild_and_compare(protocol, update_asset: bool = False, stream=sys.stderr)
               "identical": bool(reference and reference.sha256 == rebuilt.sha256),
               "difference": None}
     if update_asset:
-        installed = install_asset(rebuilt.path, rebuilt.meta, _provenance(), None)
+        previous = _shipped_sha256()
+        installed = install_asset(rebuilt.path, rebuilt.meta, _provenance())
         _refresh_content_manifest(target, data)
+        consequence = ("the same bytes as before, so no config hash changes" if
+                       previous == installed.sha256 else "every built-in config hash changes: "
+                       "regenerate the records")
         report["summary"] = (f"installed the rebuilt backbone as the shipped asset {installed.path}"
-                             f" (SHA-256 {installed.sha256}); commit it with the content "
-                             "manifest, and regenerate the records (every config hash changed)")
+                             f" (SHA-256 {installed.sha256}; {consequence}); commit it with the "
+                             "content manifest")
         return report
     if reference is None:
         shutil.rmtree(cache, ignore_errors=True)
@@ -92,6 +98,15 @@ def rebuild_and_compare(protocol, update_asset: bool = False, stream=sys.stderr)
         "(float rounding differs between CPU kernels and compounds over training); runs keep "
         f"loading {reference.path}, so their config hashes do not change")
     return report
+
+
+def _shipped_sha256() -> str | None:
+    from benchmark.pretrain.asset import read_manifest
+
+    try:
+        return read_manifest()["sha256"]
+    except BenchmarkError:
+        return None
 
 
 def _provenance() -> dict:

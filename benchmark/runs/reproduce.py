@@ -9,6 +9,7 @@ are compared with the record's commit as well.
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 from dataclasses import dataclass
@@ -61,10 +62,26 @@ def hash_mismatch_reasons(record: RunRecord, cfg) -> list[str]:
             record.dataset_sha256 != cfg.get("dataset_sha256"):
         reasons.append("the generated dataset's files differ from the record's")
     if not reasons:
-        reasons.append("the composed config differs (protocol or method defaults changed "
-                       "since the record was made, or the record predates the current data "
-                       "stream)")
+        reasons.append("protocol or method defaults, or the data stream, changed since the "
+                       "record was made")
     return reasons
+
+
+def run_command(record: RunRecord, results_dir: Path, work_dir: Path) -> list[str]:
+    """The ``run`` command line that trains the record's run (for the record's own commit)."""
+    import sys
+
+    def text(value) -> str:
+        return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+    command = [sys.executable, "-m", "benchmark", "run", "--methods", record.method,
+               "--protocol", record.protocol, "--split", record.split, "--seeds",
+               str(record.seed), "--iters", str(record.iterations), "--jobs", "1",
+               "--results-dir", str(results_dir), "--work-dir", str(work_dir)]
+    if record.cfg_options:
+        command += ["--cfg-options", *(f"{k}={text(v)}" for k, v in
+                                       sorted(record.cfg_options.items()))]
+    return command
 
 
 def changed_training_code(commit: str, repo: Path | None = None) -> list[str] | None:

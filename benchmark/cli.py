@@ -13,7 +13,7 @@ from typing import Sequence
 from benchmark.errors import BenchmarkError
 
 COMMANDS = ("run", "list", "splits", "table", "compare", "plot", "check-plugin", "pretrain",
-            "reproduce", "perf", "env")
+            "reproduce", "perf", "env", "evaluate")
 
 DESCRIPTION = """\
 Benchmark suite for semi-supervised semantic segmentation.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmark.environment import device_info, mmcv_ops_available, package_versions
+from benchmark.environment import cpu_model, device_info, mmcv_ops_available, package_versions
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -28,8 +28,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     rows = [(name, version) for name, version in versions.items()]
     rows.append(("mmcv ops", ops))
-    rows += [("device", device["device"]), ("cpu threads", device["cpu_threads"]),
-             ("cpu count", device["cpu_count"])]
+    rows += [("device", device["device"]), ("cpu", cpu_model()),
+             ("cpu threads", device["cpu_threads"]), ("cpu count", device["cpu_count"])]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name + ':':<{width + 1}} {value}")

@@ -163,7 +163,7 @@ def test_official_layout_state_dict_loads_into_the_official_head(tmp_path, monke
     from mmseg.registry import MODELS
 
     from benchmark import protocols
-    from benchmark.runs.checkpoint_eval import official_layout, read_weights
+    from benchmark.runs.checkpoint_weights import official_layout, read_weights
     from benchmark.runs.config_builder import build_config
     from benchmark.runs.spec import RunSpec
     from tests.real_fixtures import real_fixture

@@ -40,11 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from benchmark.engine.library_warnings import library_warnings_to_run_log
     from benchmark.plugins import load_all
-    from benchmark.runs.checkpoint_eval import (
-        evaluate_checkpoint,
-        evaluation_config,
-        locate_checkpoint,
-    )
+    from benchmark.runs.checkpoint_eval import evaluate_checkpoint, evaluation_config
+    from benchmark.runs.checkpoint_weights import locate_checkpoint
     from benchmark.runs.protocol_settings import evaluation_mode
 
     load_all([p.strip() for p in args.plugins.split(",") if p.strip()])

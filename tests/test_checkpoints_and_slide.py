@@ -84,6 +84,27 @@ def test_mismatched_keys_are_one_line_with_counts(pascal_root, tmp_path, capsys)
     assert "first missing: layer1.0.bn1.weight" in lines[0]
 
 
+def test_a_tensor_of_another_shape_is_one_line_naming_key_and_shapes(pascal_root, tmp_path,
+                                                                     capsys):
+    state = r18_state()
+    state["layer1.0.conv1.weight"] = torch.zeros(64, 64, 1, 1)  # every key still matches
+    state["layer2.0.conv1.weight"] = torch.zeros(128, 64, 1, 1)
+    path = tmp_path / "reshaped.pth"
+    torch.save(state, path)
+    code = main(["run", "--methods", "supervised", "--protocol", "pascal", "--split", "1_8",
+                 "--data-root", str(pascal_root), "--backbone", "r18", "--pretrained",
+                 str(path), "--results-dir", str(tmp_path / "results"),
+                 "--work-dir", str(tmp_path / "work")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1
+    assert lines[0] == (
+        f"error: checkpoint {path} does not fit backbone ResNetV1c: 2 tensors of another "
+        "shape (first: layer1.0.conv1.weight is [64, 64, 1, 1] in the checkpoint, "
+        "[64, 64, 3, 3] in the backbone); pass the ResNet-18 v1c ImageNet weights "
+        "(supervised pascal/1_8 seed 0)")
+    assert not (tmp_path / "results").exists() and not (tmp_path / "work").exists()
+
+
 def test_missing_default_checkpoint_names_the_weights_and_place(pascal_root, tmp_path,
                                                                   monkeypatch, capsys):
     monkeypatch.delenv("SEMISEG_PRETRAINED_DIR", raising=False)

@@ -3,10 +3,13 @@
 MMEngine's ``Pretrained`` initialiser loads with ``strict=False`` and only logs missing
 or unexpected keys, so a wrong file would train silently from partly random weights.
 Before a run starts, the checkpoint's keys are compared with the backbone's; a mismatch
-is one error line with the counts. Two public namings are adapted (a converted copy is
-cached and loaded instead): UniMatch's deep-stem ResNets (``conv1.0`` ... ``bn1``, which
-MMSeg's ``ResNetV1c`` calls ``stem.0`` ... ``stem.7``) and timm's own names (the
-:class:`~benchmark.models.backbones.TimmBackbone` keeps them under ``model.``).
+is one error line with the counts. Shapes are compared with the keys: MMEngine also skips
+a tensor of another shape with only a log line, so one wrong tensor would leave its layer
+random while the record says the checkpoint was loaded. Two public namings are adapted
+(a converted copy is cached and loaded instead): UniMatch's deep-stem ResNets
+(``conv1.0`` ... ``bn1``, which MMSeg's ``ResNetV1c`` calls ``stem.0`` ... ``stem.7``) and
+timm's own names (the :class:`~benchmark.models.backbones.TimmBackbone` keeps them under
+``model.``).
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ def match_keys(state: dict, expected: set[str]) -> tuple[str, dict, list[str], l
 
 
 @functools.lru_cache(maxsize=8)
-def _backbone_keys(backbone_json: str) -> frozenset[str]:
+def _backbone_shapes(backbone_json: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
     import mmseg.models  # noqa: F401  (registers ResNetV1c)
     from mmseg.registry import MODELS
 
@@ -100,7 +103,25 @@ def _backbone_keys(backbone_json: str) -> frozenset[str]:
     if isinstance(config.get("norm_cfg"), dict):
         config["norm_cfg"] = dict(config["norm_cfg"], type="BN")  # names are the same
     network = MODELS.build(config)
-    return frozenset(k for k in network.state_dict() if not k.endswith("num_batches_tracked"))
+    return tuple((k, tuple(v.shape)) for k, v in network.state_dict().items()
+                 if not k.endswith("num_batches_tracked"))
+
+
+def shape_mismatches(state: dict[str, torch.Tensor],
+                     shapes: dict[str, tuple[int, ...]]) -> list[str]:
+    """The shared keys (in the backbone's order) whose tensors have another shape.
+
+    Args:
+        state: Checkpoint weights, already renamed to the backbone's keys.
+        shapes: The backbone's tensor shapes by key.
+
+    Returns:
+        One ``"<key> is [a, b] in the checkpoint, [c, d] in the backbone"`` per key;
+        empty when every shared key has the backbone's shape.
+    """
+    return [f"{key} is {list(state[key].shape)} in the checkpoint, {list(shape)} in the "
+            "backbone" for key, shape in shapes.items()
+            if key in state and tuple(state[key].shape) != shape]
 
 
 def checked_checkpoint(path: Path, sha256: str, backbone: dict, weights: str) -> Path:
@@ -113,16 +134,24 @@ def checked_checkpoint(path: Path, sha256: str, backbone: dict, weights: str) ->
         weights: What the file should be (for the error message).
 
     Raises:
-        BenchmarkError: One line with the counts of missing and unexpected keys.
+        BenchmarkError: One line with the counts of missing and unexpected keys, or
+            naming the first tensor whose shape differs from the backbone's.
     """
-    expected = _backbone_keys(json.dumps(backbone, sort_keys=True, default=list))
-    naming, renamed, missing, unexpected = match_keys(read_state_dict(path), set(expected))
+    shapes = dict(_backbone_shapes(json.dumps(backbone, sort_keys=True, default=list)))
+    naming, renamed, missing, unexpected = match_keys(read_state_dict(path), set(shapes))
     if missing or unexpected:
         first = "; ".join(f"first {kind}: {keys[0]}" for kind, keys in
                           (("missing", missing), ("unexpected", unexpected)) if keys)
         raise BenchmarkError(
             f"checkpoint {path} does not fit backbone {backbone.get('type')}: "
             f"{len(missing)} missing and {len(unexpected)} unexpected keys ({first}); "
+            f"pass the {weights}")
+    mismatched = shape_mismatches(renamed, shapes)
+    if mismatched:
+        raise BenchmarkError(
+            f"checkpoint {path} does not fit backbone {backbone.get('type')}: "
+            f"{len(mismatched)} tensor{'s' if len(mismatched) > 1 else ''} of another shape "
+            f"(first: {mismatched[0]}); "
             f"pass the {weights}")
     if naming == "as is":
         return path

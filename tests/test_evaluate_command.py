@@ -187,3 +187,33 @@ def test_official_layout_state_dict_loads_into_the_official_head(tmp_path, monke
     code, from_official, _ = evaluate(capsys, str(official), *args)
     assert code == 0 and from_official["mIoU"] == from_plain["mIoU"]
     assert from_official["val_images"] == 4 and from_official["eval_mode"] == "whole"
+
+
+def test_window_rule_option_on_cityscapes(tmp_path, monkeypatch, capsys, plugins_loaded):
+    from mmseg.registry import MODELS
+
+    from benchmark import protocols
+    from benchmark.runs.config_builder import build_config
+    from benchmark.runs.spec import RunSpec
+    from tests.real_fixtures import real_fixture
+
+    root = tmp_path / "cs"
+    monkeypatch.setattr(protocols, "SPLIT_LIST_ROOT", real_fixture(root, "cityscapes", "1_8"))
+    cfg = build_config(RunSpec("supervised", "cityscapes", "1_8", backbone="r18",
+                               pretrained="none"), root, tmp_path / "w")
+    torch.manual_seed(0)
+    path = tmp_path / "net.pth"
+    torch.save(MODELS.build(cfg.model).student.state_dict(), path)
+    args = [str(path), "--protocol", "cityscapes", "--data-root", str(root), "--backbone", "r18"]
+    code, official, _ = evaluate(capsys, *args)
+    assert code == 0 and official["eval_mode"] == "slide 801/534"
+    rule = "model.segmentor.test_cfg.window_rule"
+    code, mmseg, _ = evaluate(capsys, *args, "--cfg-options", f"{rule}=mmseg")
+    # 40 x 48 images are one window under both rules
+    assert code == 0 and mmseg["mIoU"] == official["mIoU"]
+    code, _, lines = evaluate(capsys, *args, "--cfg-options", f"{rule}=clip")
+    assert code == 2 and len(lines) == 1
+    assert ("the evaluated network does not build: ValueError: unknown sliding-window rule "
+            "'clip' (test_cfg.window_rule); choose one of: official, mmseg") in lines[0]
+    code, _, lines = evaluate(capsys, *args, "--cfg-options", "model.segmentor.test_cfg.windw=1")
+    assert code == 2 and len(lines) == 1 and "windw" in lines[0]

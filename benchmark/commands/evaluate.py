@@ -8,6 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmark.errors import BenchmarkError
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -31,6 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--val-images", type=int, default=None, metavar="N",
                         help="evaluate the first N validation images (the built-in protocol "
                         "generates more when N exceeds its validation set)")
+    parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="config overrides checked like run's, e.g. "
+                        "model.segmentor.test_cfg.window_rule=mmseg")
     parser.add_argument("--plugins", default="", help="comma-separated plugin files or modules")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--verbose", action="store_true", help="show MMEngine's log")
@@ -40,17 +45,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from benchmark.engine.library_warnings import library_warnings_to_run_log
     from benchmark.plugins import load_all
+    from benchmark.runs.cfg_options import parse_cfg_options
     from benchmark.runs.checkpoint_eval import evaluate_checkpoint, evaluation_config
     from benchmark.runs.checkpoint_weights import locate_checkpoint
     from benchmark.runs.protocol_settings import evaluation_mode
 
     load_all([p.strip() for p in args.plugins.split(",") if p.strip()])
+    options = parse_cfg_options(args.cfg_options)
+    if any(option.method for option in options):
+        raise BenchmarkError("evaluate takes --cfg-options without a method prefix")
     source = locate_checkpoint(args.checkpoint)
     with tempfile.TemporaryDirectory(prefix="semiseg-evaluate-") as scratch, \
             library_warnings_to_run_log():
         cfg = evaluation_config(source, args.protocol, args.method, Path(scratch),
                                 data_root=args.data_root, backbone=args.backbone,
-                                val_images=args.val_images)
+                                val_images=args.val_images,
+                                cfg_options={o.key: o.value for o in options})
         metrics = evaluate_checkpoint(cfg, source.checkpoint, verbose=args.verbose)
     per_class = {key[4:]: value for key, value in metrics.items() if key.startswith("IoU.")}
     result = {

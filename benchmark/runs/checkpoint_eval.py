@@ -24,6 +24,8 @@ from mmengine.config import Config
 
 from benchmark.errors import BenchmarkError
 from benchmark.protocols import get_protocol, synthetic_spec
+from benchmark.registry import get_method
+from benchmark.runs.cfg_options import option_problems, strip_new_key_markers
 from benchmark.runs.checkpoint_weights import (
     CheckpointSource,
     fit_problem,
@@ -43,10 +45,15 @@ def evaluated_network_shapes(cfg: Config) -> tuple[str, dict[str, torch.Size]]:
     from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
 
-    with DefaultScope.overwrite_default_scope(cfg.get("default_scope", "mmseg")), \
-            torch.device("meta"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the library's notices come again in the run's log
-        model = MODELS.build(cfg.model)
+    try:
+        with DefaultScope.overwrite_default_scope(cfg.get("default_scope", "mmseg")), \
+                torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the library's notices come again in its log
+            model = MODELS.build(cfg.model)
+    except Exception as err:  # noqa: BLE001 - any constructor error is the user's to fix
+        first_line = (str(err).splitlines() or [""])[0]
+        raise BenchmarkError(f"the evaluated network does not build: {type(err).__name__}: "
+                             f"{first_line}") from err
     network = model.eval_network
     name = next(name for name, module in model.named_modules() if module is network)
     return f"{name}.", {key: value.shape for key, value in network.state_dict().items()}
@@ -54,7 +61,8 @@ def evaluated_network_shapes(cfg: Config) -> tuple[str, dict[str, torch.Size]]:
 
 def evaluation_config(source: CheckpointSource, protocol_name: str | None, method: str,
                       work_dir: Path, data_root: str | None = None,
-                      backbone: str | None = None, val_images: int | None = None) -> Config:
+                      backbone: str | None = None, val_images: int | None = None,
+                      cfg_options: dict | None = None) -> Config:
     """The config evaluating ``source``: the protocol's evaluation, the run's network.
 
     Args:
@@ -65,6 +73,8 @@ def evaluation_config(source: CheckpointSource, protocol_name: str | None, metho
         data_root: ``--data-root``.
         backbone: ``--backbone`` (a ``.pth`` only).
         val_images: Evaluate the first N images of the validation list.
+        cfg_options: ``--cfg-options`` ``{key: value}``, checked against the composed
+            config (e.g. ``model.segmentor.test_cfg.window_rule``).
 
     Raises:
         BenchmarkError: For a protocol other than the work dir's, or the config errors of
@@ -86,11 +96,18 @@ def evaluation_config(source: CheckpointSource, protocol_name: str | None, metho
         cfg.model = Config.fromfile(source.run_config).model
         cfg.model.segmentor.backbone.pop("init_cfg", None)
     cfg.protocol_name = protocol.name
+    if cfg_options:
+        problems = option_problems(cfg, cfg_options, get_method(method).cls, method)
+        if problems:
+            raise BenchmarkError("\n".join(problems))
+        cfg.merge_from_dict(strip_new_key_markers(cfg_options))
     if val_images is not None:
         _first_validation_images(cfg, protocol, val_images, work_dir)
     cfg.load_from, cfg.resume = None, False
-    # MMEngine keeps one visualizer per experiment name (default: the second it started)
+    # MMEngine keeps one visualizer (and its log folder) per name: one per evaluation
     cfg.experiment_name = f"evaluate_{uuid.uuid4().hex[:12]}"
+    if cfg.get("visualizer"):
+        cfg.visualizer.name = cfg.experiment_name
     return cfg
 
 

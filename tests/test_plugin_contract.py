@@ -45,3 +45,19 @@ def test_a_bad_loss_key_violates_the_contract(tmp_path, monkeypatch):
     with pytest.raises(ContractViolation, match="returned the key 'sup.ce'"):
         check_losses_finite_and_named(info, build_run_config("supervised", tmp_path))
 
+
+
+def test_a_per_sample_loss_violates_the_contract(tmp_path, monkeypatch):
+    info = registered_methods()["supervised"]
+    original = info.cls.compute_losses
+
+    def per_sample(self, batch):
+        losses = original(self, batch)
+        losses["sup.loss_ce"] = losses["sup.loss_ce"].expand(len(batch.labeled))
+        return losses
+
+    monkeypatch.setattr(info.cls, "compute_losses", per_sample)
+    cfg = build_run_config("supervised", tmp_path)
+    with pytest.raises(ContractViolation, match=r"returned 'sup.loss_ce' as a tensor of shape "
+                                                r"\[\d+\]; every output must be a scalar"):
+        check_losses_finite_and_named(info, cfg)

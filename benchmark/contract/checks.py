@@ -16,7 +16,7 @@ import torch
 from mmengine.config import Config
 
 from benchmark.contract.fixtures import build_model, real_batch
-from benchmark.models.semi_segmentor import SemiSegmentor, check_loss_keys
+from benchmark.models.semi_segmentor import SemiSegmentor, check_loss_terms
 from benchmark.registry import MethodInfo
 
 
@@ -51,10 +51,10 @@ def check_builds(info: MethodInfo, cfg: Config) -> None:
 
 
 def check_losses_finite_and_named(info: MethodInfo, cfg: Config) -> None:
-    """Keys are ``sup.loss_*``, ``unsup.loss_*`` or ``diag.*``; losses finite; a ``sup.`` one."""
-    try:  # the segmentor checks the keys in its forward pass already
+    """Keys are ``sup.loss_*``, ``unsup.loss_*`` or ``diag.*``; scalar, finite; a ``sup.`` one."""
+    try:  # the segmentor checks keys and values in its forward pass already
         _, _, losses = training_losses(cfg)
-        check_loss_keys(losses, info.cls.__name__)
+        check_loss_terms(losses, info.cls.__name__)
     except ValueError as err:
         raise ContractViolation(str(err)) from err
     loss_keys = [k for k in losses if "loss" in k]

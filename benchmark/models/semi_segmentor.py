@@ -80,6 +80,44 @@ def check_loss_keys(losses: dict, owner: str) -> None:
                 "without 'loss' (logged only)")
 
 
+def check_loss_values(losses: dict, owner: str) -> None:
+    """Reject outputs MMEngine would silently average: each must be one number.
+
+    MMEngine's ``parse_losses`` takes the mean of every tensor and the sum of every list,
+    so a per-sample loss (shape ``[B]``) or a per-pixel map would train on its average
+    without a word, whatever reduction the method meant. A value is accepted when it is
+    a Python number or a tensor of one element (``[]``, or MMSeg's ``[1]`` accuracy).
+
+    Args:
+        losses: The method's output.
+        owner: Name of the method class, for the message.
+
+    Raises:
+        ValueError: Naming the first key that is not a scalar and its shape.
+    """
+    for key, value in losses.items():
+        if isinstance(value, Tensor):
+            if value.numel() == 1:
+                continue
+            found = f"a tensor of shape {list(value.shape)}"
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            continue
+        else:
+            found = f"a {type(value).__name__}"
+        raise ValueError(f"{owner} returned '{key}' as {found}; every output must be a "
+                         "scalar: reduce it in the method (e.g. .mean() over the batch)")
+
+
+def check_loss_terms(losses: dict, owner: str) -> None:
+    """Check a method's output: its keys (:func:`check_loss_keys`), then its values.
+
+    Raises:
+        ValueError: Naming the first bad key and the rule it breaks.
+    """
+    check_loss_keys(losses, owner)
+    check_loss_values(losses, owner)
+
+
 class SemiSegmentor(BaseSegmentor):
     """Base of all method plugins: student, optional EMA teacher, routed prediction.
 
@@ -252,8 +290,8 @@ class SemiSegmentor(BaseSegmentor):
         return min(1.0, (self.train_iteration + 1) / warmup)
 
     def scale_unsupervised(self, losses: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Check the method's keys, then apply the unsupervised warm-up to ``unsup.*``."""
-        check_loss_keys(losses, type(self).__name__)
+        """Check the method's keys and values, then apply the warm-up to ``unsup.*``."""
+        check_loss_terms(losses, type(self).__name__)
         scale = self.unsup_weight_scale()
         if scale == 1.0:
             return losses

@@ -55,6 +55,19 @@ def test_fewer_than_two_shared_seeds_is_an_error(seeds_a, message):
                           "a", "b")
 
 
+def test_seeds_where_either_row_diverged_are_left_out_and_named():
+    nan = float("nan")
+    result = paired_comparison(pd.Series({0: 55.0, 1: nan, 2: 57.0, 3: 56.0}),
+                               pd.Series({0: 50.0, 1: 51.0, 2: 51.0, 3: nan}), "a", "b")
+    assert result.seeds == (0, 2) and result.diverged == ((1, "a"), (3, "b"))
+    assert result.differences == (5.0, 6.0)
+    with pytest.raises(TooFewPairs) as err:
+        paired_comparison(pd.Series({0: 55.0, 1: nan}), pd.Series({0: 50.0, 1: nan}), "a", "b")
+    assert str(err.value) == ("a and b share seed 0 (excluded seed 1 (a and b diverged: NaN "
+                              "mIoU)); a paired comparison needs at least 2 shared seeds (run "
+                              "both with the same --seeds)")
+
+
 def _save(records, results):
     for record in records:
         record.save(results)
@@ -86,3 +99,31 @@ def test_compare_without_a_common_split_exits_2(tmp_path, capsys):
     assert main(["compare", "fixmatch", "supervised", "--split", "full",
                  "--results-dir", str(results)]) == 2
     assert "were not both run on any split at split full" in capsys.readouterr().err
+
+
+def test_compare_excludes_a_diverged_seed_with_a_line(tmp_path, capsys):
+    nan = float("nan")
+    results = _save(small_set() + [make_record("unimatch", "1_8", s, v)
+                                   for s, v in enumerate([57.0, nan, 59.0])], tmp_path)
+    assert main(["compare", "unimatch", "supervised", "--split", "1_8",
+                 "--results-dir", str(results)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == ["synthetic 1_8, final mIoU: paired over seeds 0, 2 (n=2)",
+                       "  excluded seed 1 (unimatch diverged: NaN mIoU)",
+                       "  unimatch - supervised = +7.50 mIoU, 95% CI [+1.15, +13.85] "
+                       "(t-interval), paired t-test p = 0.0424"]
+    assert "nan" not in "\n".join(out[2:])
+
+
+def test_compare_with_too_few_seeds_left_after_divergence_exits_2(tmp_path, capsys):
+    nan = float("nan")
+    results = _save(small_set() + [make_record("unimatch", "1_8", s, v)
+                                   for s, v in enumerate([57.0, nan, nan])], tmp_path)
+    assert main(["compare", "unimatch", "supervised", "--split", "1_8",
+                 "--results-dir", str(results)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [
+        "error: unimatch and supervised share seed 0 (excluded seed 1 (unimatch diverged: NaN "
+        "mIoU), seed 2 (unimatch diverged: NaN mIoU)); a paired comparison needs at least 2 "
+        "shared seeds (run both with the same --seeds)"]
+    assert captured.out == ""

@@ -131,5 +131,25 @@ def test_csv_is_long_form_numbers():
     lines = text.splitlines()
     assert lines[0].startswith("# synthetic: mIoU (%) of the final checkpoint")
     assert lines[1] == ("method,split,mean,std,n,best,diff_vs_supervised,ci_low,ci_high,"
-                        "p_value,p_value_holm,shared_seeds,vs_supervised")
+                        "p_value,p_value_holm,shared_seeds,vs_supervised,diverged")
     assert "fixmatch,1_8,56.0000,0.5000,3,True,5.0000," in text
+
+
+def test_diverged_runs_are_counted_in_the_cell_and_left_out_of_mean_and_test():
+    nan = float("nan")
+    records = small_set() + [make_record("unimatch", "1_8", s, v)
+                             for s, v in enumerate([57.0, nan, 58.0])]
+    records.append(make_record("cps", "full", 0, nan))
+    block = protocol_blocks(records, "synthetic")[0]
+    assert block.table.loc["unimatch", "1_8"] == "57.50 ± 0.71 (n=2 of 3, 1 diverged)"
+    assert block.table.loc["cps", "full"] == "diverged (n=0 of 1)"
+    assert block.table.loc["fixmatch", "1_8"] == "56.00 ± 0.50 (n=3)↑"  # others unchanged
+    assert any(note.startswith("n=k of m, j diverged: j of the cell's m runs ended with a "
+                               "NaN mIoU") for note in block.footnotes)
+    data = block.data.set_index(["method", "split"])
+    assert data.loc[("unimatch", "1_8"), "n"] == 2
+    assert data.loc[("unimatch", "1_8"), "diverged"] == 1
+    assert data.loc[("unimatch", "1_8"), "shared_seeds"] == 2  # seed 1 left out of the test
+    assert data.loc[("unimatch", "1_8"), "diff_vs_supervised"] == pytest.approx(7.0)
+    assert data.loc[("cps", "full"), "n"] == 0 and data.loc[("cps", "full"), "diverged"] == 1
+    assert "diverged" not in "".join(protocol_blocks(small_set(), "synthetic")[0].footnotes)

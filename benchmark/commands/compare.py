@@ -9,7 +9,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.paths import DEFAULT_RESULTS_DIR
 from benchmark.reporting.cells import METRIC_COLUMNS
 from benchmark.reporting.frame import ordered_splits, protocol_runs, records_frame, seed_values
-from benchmark.reporting.paired import PairedComparison, paired_comparison
+from benchmark.reporting.paired import PairedComparison, excluded_text, paired_comparison
 from benchmark.reporting.records import read_records_reporting_problems
 
 
@@ -19,7 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Pair the runs of A and B by seed on each split both were run on and "
         "print the mean difference A - B with a 95%% t-interval, the paired t-test's p-value "
         "and the verdict. A and B are leaderboard row names (a method, or a variant as the "
-        "table names it). Fewer than 2 shared seeds is an error (exit 2).")
+        "table names it). A seed where either diverged (NaN mIoU) is left out with a line; "
+        "fewer than 2 shared seeds is an error (exit 2).")
     parser.add_argument("a", help="first method (leaderboard row name)")
     parser.add_argument("b", help="second method (leaderboard row name)")
     parser.add_argument("--split", help="compare at this split only (default: every shared one)")
@@ -32,11 +33,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def describe(comparison: PairedComparison, where: str) -> str:
-    """The printed lines of one comparison."""
+    """The printed lines of one comparison (with a line for seeds left out as diverged)."""
     seeds = ", ".join(str(s) for s in comparison.seeds)
     level = round(comparison.confidence * 100)
     p_value = "n/a" if comparison.p_value != comparison.p_value else f"{comparison.p_value:.3g}"
-    return (f"{where}: paired over seeds {seeds} (n={comparison.n})\n"
+    excluded = f"  {excluded_text(comparison.diverged)}\n" if comparison.diverged else ""
+    return (f"{where}: paired over seeds {seeds} (n={comparison.n})\n{excluded}"
             f"  {comparison.a} - {comparison.b} = {comparison.mean_difference:+.2f} mIoU, "
             f"{level}% CI [{comparison.ci_low:+.2f}, {comparison.ci_high:+.2f}] (t-interval), "
             f"paired t-test p = {p_value}\n"

@@ -74,6 +74,23 @@ def mixed_machine_cells(runs: pd.DataFrame) -> set[tuple[str, str]]:
     return mixed
 
 
+def with_diverged(summary: pd.DataFrame, runs: pd.DataFrame, value: str) -> pd.DataFrame:
+    """``summary`` with a ``diverged`` column: the cell's runs whose ``value`` is NaN.
+
+    Cells where every run diverged are added with ``n`` 0 (``summarize`` drops them).
+
+    Args:
+        summary: Output of :func:`~benchmark.reporting.frame.summarize`.
+        runs: The runs it summarises.
+        value: The column summarised (``miou`` or ``best_miou``).
+    """
+    nan_runs = runs[runs[value].isna()].groupby(["row", "split"]).size()
+    summary = summary.reindex(summary.index.union(nan_runs.index))
+    summary["n"] = summary["n"].fillna(0).astype(int)
+    summary["diverged"] = nan_runs.reindex(summary.index, fill_value=0).astype(int)
+    return summary
+
+
 def _long_form(summary: pd.DataFrame, best: pd.DataFrame,
                comparisons: dict[tuple[str, str], PairedComparison]) -> pd.DataFrame:
     rows = []
@@ -89,7 +106,7 @@ def _long_form(summary: pd.DataFrame, best: pd.DataFrame,
             p_value_holm=versus.adjusted_p_value if versus else None,
             shared_seeds=versus.n if versus else None,
             vs_supervised={1: "above", -1: "below", 0: "within noise"}[versus.direction]
-            if versus else ""))
+            if versus else "", diverged=int(cell["diverged"])))
     frame = pd.DataFrame(rows)
     frame["shared_seeds"] = frame["shared_seeds"].astype("Int64")
     return frame
@@ -108,18 +125,20 @@ def leaderboard_block(runs: pd.DataFrame, protocol: str, metric: str = "final") 
         to supervised-only, with the best mean per column emphasised.
     """
     value = METRIC_COLUMNS[metric]
-    summary = summarize(runs, value)
+    summary = with_diverged(summarize(runs, value), runs, value)
     splits = ordered_splits(protocol, summary.index.get_level_values("split"))
     means, stds, counts = summary_tables(summary, splits)
+    diverged = summary["diverged"].unstack("split").reindex(columns=splits)
     comparisons = versus_supervised(runs, value)
     best = best_in_column(means)
     mixed = mixed_machine_cells(runs)
     table = pd.DataFrame("", index=means.index, columns=splits)
     for row in means.index:
         for split in splits:
-            if pd.notna(means.loc[row, split]):
+            if pd.notna(counts.loc[row, split]):
                 table.loc[row, split] = mean_std_text(
-                    means.loc[row, split], stds.loc[row, split], int(counts.loc[row, split])
+                    means.loc[row, split], stds.loc[row, split], int(counts.loc[row, split]),
+                    int(diverged.loc[row, split])
                 ) + _marker(comparisons.get((row, split))) + (
                     MIXED_MACHINES if (row, split) in mixed else "")
     footnotes = [
@@ -130,6 +149,10 @@ def leaderboard_block(runs: pd.DataFrame, protocol: str, metric: str = "final") 
         "`python -m benchmark compare METHOD supervised --split S` gives the interval and "
         "the uncorrected p); unmarked: within seed noise, or fewer than 2 shared seeds.",
     ]
+    if summary["diverged"].any():
+        footnotes.append("n=k of m, j diverged: j of the cell's m runs ended with a NaN mIoU "
+                         "(the run diverged); the mean, the spread and the test use the k "
+                         "others.")
     if mixed:
         footnotes.append(f"{MIXED_MACHINES}: the cell's runs were trained with different thread "
                          "counts or CPU kinds, which round floats differently; its spread "

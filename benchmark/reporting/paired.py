@@ -39,6 +39,8 @@ class PairedComparison:
         confidence: Confidence level of the interval.
         adjusted_p_value: ``p_value`` corrected for the other tests of its family (Holm),
             None for a comparison on its own; ``direction`` uses it when set.
+        diverged: ``(seed, row)`` per shared seed left out because that row's value is
+            NaN there (the run diverged), ascending by seed.
     """
 
     a: str
@@ -51,6 +53,7 @@ class PairedComparison:
     p_value: float
     confidence: float = 1 - SIGNIFICANCE
     adjusted_p_value: float | None = None
+    diverged: tuple[tuple[int, str], ...] = ()
 
     @property
     def n(self) -> int:
@@ -80,26 +83,31 @@ class PairedComparison:
 
 def paired_comparison(a_by_seed: pd.Series, b_by_seed: pd.Series, a: str, b: str,
                       confidence: float = 1 - SIGNIFICANCE) -> PairedComparison:
-    """Compare two rows on the seeds both have.
+    """Compare two rows on the seeds both have, leaving out seeds where either diverged.
 
     Args:
-        a_by_seed: Values of the first row indexed by seed.
+        a_by_seed: Values of the first row indexed by seed (NaN: the run diverged).
         b_by_seed: Values of the second row indexed by seed.
         a: Name of the first row.
         b: Name of the second row.
         confidence: Level of the t-interval; the test's threshold is ``1 - confidence``.
 
     Returns:
-        The comparison of ``a - b``.
+        The comparison of ``a - b``; ``diverged`` names the shared seeds left out.
 
     Raises:
-        TooFewPairs: If fewer than two seeds are shared.
+        TooFewPairs: If fewer than two shared seeds have a value on both sides.
     """
-    seeds = sorted(set(a_by_seed.index) & set(b_by_seed.index))
+    shared = sorted(set(a_by_seed.index) & set(b_by_seed.index))
+    diverged = tuple((int(seed), name) for seed in shared
+                     for name, values in ((a, a_by_seed), (b, b_by_seed))
+                     if math.isnan(float(values.loc[seed])))
+    seeds = [seed for seed in shared if seed not in {s for s, _ in diverged}]
     if len(seeds) < 2:
-        shared = f"seed {seeds[0]}" if seeds else "no seed"
-        raise TooFewPairs(f"{a} and {b} share {shared}; a paired comparison needs at least "
-                          "2 shared seeds (run both with the same --seeds)")
+        both = f"seed {seeds[0]}" if seeds else "no seed"
+        left_out = f" ({excluded_text(diverged)})" if diverged else ""
+        raise TooFewPairs(f"{a} and {b} share {both}{left_out}; a paired comparison needs at "
+                          "least 2 shared seeds (run both with the same --seeds)")
     a_values = a_by_seed.loc[seeds].to_numpy(dtype=float)
     b_values = b_by_seed.loc[seeds].to_numpy(dtype=float)
     differences = a_values - b_values
@@ -113,7 +121,21 @@ def paired_comparison(a_by_seed: pd.Series, b_by_seed: pd.Series, a: str, b: str
         low, high, p_value = float(interval.low), float(interval.high), float(test.pvalue)
     return PairedComparison(a, b, tuple(int(s) for s in seeds),
                             tuple(float(d) for d in differences), mean, low, high, p_value,
-                            confidence)
+                            confidence, diverged=diverged)
+
+
+def excluded_text(diverged: tuple[tuple[int, str], ...]) -> str:
+    """``excluded seed 2 (unimatch diverged: NaN mIoU)`` for the seeds a comparison left out.
+
+    Args:
+        diverged: ``(seed, row)`` pairs, as in :attr:`PairedComparison.diverged`.
+    """
+    by_seed: dict[int, list[str]] = {}
+    for seed, name in diverged:
+        by_seed.setdefault(seed, []).append(name)
+    parts = [f"seed {seed} ({' and '.join(names)} diverged: NaN mIoU)"
+             for seed, names in by_seed.items()]
+    return "excluded " + ", ".join(parts)
 
 
 def holm_adjusted(family: dict, alpha: float = SIGNIFICANCE) -> dict:

@@ -20,6 +20,7 @@ import importlib
 import importlib.util
 import inspect
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,27 @@ class MethodInfo:
 
 _METHODS: dict[str, MethodInfo] = {}
 
+# A name appears in file names, table cells (Markdown, LaTeX, HTML, CSV) and --methods lists.
+METHOD_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+def check_method_name(name: object) -> None:
+    """Reject a method name that is not letters, digits and underscores.
+
+    Args:
+        name: The name given to :func:`register_method`.
+
+    Raises:
+        BenchmarkError: One line naming the rule and a name that follows it.
+    """
+    if isinstance(name, str) and METHOD_NAME.fullmatch(name):
+        return
+    suggestion = re.sub(r"[^A-Za-z0-9_]+", "_", str(name)).strip("_") or "my_method"
+    raise BenchmarkError(
+        f"method name {name!r} is not allowed: a method name is letters, digits and '_' "
+        f"only ([A-Za-z0-9_]+; it names record files and table cells); rename it, e.g. "
+        f"'{suggestion}'")
+
 
 def _own_hyperparameters(cls: type) -> dict:
     """Keyword defaults of the method's constructors, without the harness base's own.
@@ -89,7 +111,7 @@ def register_method(
     """Class decorator that registers a method plugin.
 
     Args:
-        name: CLI name of the method (lower case, no spaces).
+        name: CLI name of the method: letters, digits and ``_`` only (checked).
         description: One line describing the method.
         paper: Citation of the paper the implementation follows.
         config: Leaf config path. For a built-in method (in the ``methods`` package) a
@@ -101,8 +123,13 @@ def register_method(
 
     Returns:
         The decorator, which returns the class unchanged.
+
+    Raises:
+        BenchmarkError: If ``name`` is not letters, digits and ``_``.
     """
     from mmseg.registry import MODELS
+
+    check_method_name(name)
 
     def decorator(cls: type) -> type:
         if name in _METHODS and _METHODS[name].cls is not cls:

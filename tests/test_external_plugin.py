@@ -89,3 +89,30 @@ def test_a_plugin_breaking_the_contract_fails_that_check(readme_plugin):
     assert set(found.values()) == {"PASS"}, result.stdout
     assert "the unsupervised loss does not reach the student" in result.stdout
     assert result.stdout.strip().endswith("1 check(s) failed")
+
+
+@pytest.mark.parametrize("name, suggestion", [
+    ("a|b", "a_b"), ("my-method", "my_method"), ("$x^2$", "x_2"), ("", "my_method"),
+    ("méthode", "m_thode"), ("two words", "two_words")])
+def test_a_method_name_outside_letters_digits_underscore_is_refused(name, suggestion):
+    from benchmark.errors import BenchmarkError
+    from benchmark.registry import register_method, registered_methods
+
+    with pytest.raises(BenchmarkError) as err:
+        register_method(name, description="x", paper="none")
+    assert str(err.value) == (
+        f"method name {name!r} is not allowed: a method name is letters, digits and '_' "
+        f"only ([A-Za-z0-9_]+; it names record files and table cells); rename it, e.g. "
+        f"'{suggestion}'")
+    assert name not in registered_methods()
+
+
+def test_a_plugin_with_a_markdown_breaking_name_is_one_error_line(readme_plugin):
+    source = readme_plugin.read_text()
+    readme_plugin.write_text(source.replace('@register_method("my_method"',
+                                            '@register_method("a|b"'))
+    result = cli("list", "--plugins", str(readme_plugin))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: method name 'a|b' is not allowed: a method name is letters, digits and '_' "
+        "only ([A-Za-z0-9_]+; it names record files and table cells); rename it, e.g. 'a_b'"]

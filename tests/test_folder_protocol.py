@@ -90,3 +90,72 @@ def test_folder_errors_are_one_line(tmp_path, capsys):
     code, out = run_cli(capsys, "splits", "--protocol", "folder", "--data-root", str(root),
                         "--draw", "half")
     assert code == 2 and "--fraction F" in out.err
+
+
+def _run_folder(capsys, root, tmp_path):
+    """``run`` on split 1_2 of ``root``; returns (exit code, stderr lines)."""
+    code, out = run_cli(capsys, "run", "--methods", "supervised", "--protocol", "folder",
+                        "--split", "1_2", "--data-root", str(root), "--pretrained", "none",
+                        "--results-dir", str(tmp_path / "results"), "--work-dir",
+                        str(tmp_path / "work"))
+    return code, out.err.strip().splitlines()
+
+
+def test_a_label_of_another_size_than_its_image_is_one_line_naming_it(tmp_path, capsys):
+    root = tmp_path / "mydata"
+    write_folder_dataset(root)
+    Image.fromarray(np.zeros((18, 22), np.uint8)).save(root / "labels" / "part01.png")
+    run_cli(capsys, "splits", "--protocol", "folder", "--data-root", str(root), "--draw", "1_2")
+    code, lines = _run_folder(capsys, root, tmp_path)
+    assert code == 2
+    assert lines == ["error: 1 of 2 labels listed in val.txt differ in size from their image "
+                     "(first: labels/part01.png is 22x18, images/part01.jpg is 44x36, width x "
+                     "height); a label must have its image's size (supervised folder/1_2 "
+                     "seed 0)"]
+    assert not (tmp_path / "results").exists() and not (tmp_path / "work").exists()
+
+
+def test_a_label_value_beyond_the_classes_is_one_line_naming_the_file(tmp_path, capsys):
+    root = tmp_path / "mydata"
+    write_folder_dataset(root)
+    label = np.zeros((36, 44), np.uint8)
+    label[0, :3] = (7, 255, 2)  # 255 (ignore) and class 2 are fine, 7 is not
+    Image.fromarray(label).save(root / "labels" / "part00.png")
+    run_cli(capsys, "splits", "--protocol", "folder", "--data-root", str(root), "--draw", "1_2")
+    code, lines = _run_folder(capsys, root, tmp_path)
+    assert code == 2
+    assert lines == ["error: 1 of 2 labels listed in val.txt hold values outside the 3 classes "
+                     "of classes.txt (0-2) and 255 = ignore (first: labels/part00.png holds 7); "
+                     "add the classes to classes.txt or fix the labels (supervised folder/1_2 "
+                     "seed 0)"]
+    assert not (tmp_path / "results").exists() and not (tmp_path / "work").exists()
+
+
+def test_the_pair_check_reads_palette_labels_turned_images_and_non_images(tmp_path):
+    import pytest
+
+    from benchmark.data.folder import check_pairs
+    from benchmark.errors import BenchmarkError
+
+    root = tmp_path / "mydata"
+    write_folder_dataset(root, count=3, val=1)
+    pairs = [(f"images/part{n:02d}.jpg", f"labels/part{n:02d}.png") for n in range(3)]
+    palette = Image.fromarray(np.full((36, 44), 255, np.uint8)).convert("P")
+    palette.save(root / "labels" / "part01.png")
+    check_pairs(root, pairs, "train.txt")  # a palette PNG of ignore pixels is fine
+    turned = Image.fromarray(np.zeros((44, 36, 3), np.uint8))  # stored 36 wide, shown 44
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees: the loader returns a 44 x 36 image
+    turned.save(root / "images" / "part02.jpg", exif=exif)
+    check_pairs(root, pairs, "train.txt")
+    (root / "labels" / "part02.png").write_text("not a png")
+    with pytest.raises(BenchmarkError) as err:
+        check_pairs(root, pairs, "train.txt")
+    assert str(err.value) == ("1 of 3 pairs listed in train.txt have a file PIL cannot read "
+                              "as an image (first: labels/part02.png (UnidentifiedImageError)); "
+                              "list only .jpg/.png images and label PNGs")
+    Image.fromarray(np.zeros((36, 44, 3), np.uint8)).save(root / "labels" / "part02.png")
+    with pytest.raises(BenchmarkError, match=r"1 of 3 labels listed in train.txt are not "
+                                             r"single-channel \(first: labels/part02.png "
+                                             r"\(mode RGB\)\)"):
+        check_pairs(root, pairs, "train.txt")

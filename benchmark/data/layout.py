@@ -2,7 +2,8 @@
 
 Each protocol family has a layout (``voc``, ``cityscapes``, ``folder``); a dataset root
 that does not follow it, or a split list naming files that are not there, is one error
-line that says what is missing and how to fix it.
+line that says what is missing and how to fix it. The folder protocol's pairs are also
+read (:func:`benchmark.data.folder.check_pairs`): sizes and label values.
 """
 
 from __future__ import annotations
@@ -99,6 +100,10 @@ def _check_listed(layout: str, root: str, list_file: str) -> None:
         raise BenchmarkError(
             f"{len(gone_labels)} of {len(pairs)} labels listed in {name} are missing under "
             f"{base} (first: {_ids(gone_labels)}); {hint}")
+    if layout == "folder":
+        from benchmark.data.folder import check_pairs
+
+        check_pairs(base, pairs, name)
 
 
 def _ids(paths: list[str]) -> str:

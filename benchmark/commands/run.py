@@ -7,7 +7,7 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from benchmark.errors import BenchmarkError
 from benchmark.paths import DEFAULT_RESULTS_DIR
@@ -19,6 +19,9 @@ from benchmark.runs.launcher import LAUNCHERS, is_main_process, launcher_problem
 from benchmark.runs.preflight import Problems
 from benchmark.runs.spec import RunSpec
 from benchmark.runs.sweep import resolve_jobs
+
+if TYPE_CHECKING:
+    from mmengine.config import Config
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -162,10 +165,28 @@ def plan_runs(args: argparse.Namespace) -> list[RunSpec]:
     protocol = get_protocol(args.protocol, args.data_root) if args.protocol \
         else protocol_for_split(args.split)
     splits = protocol.resolve_splits(args.split)
+    methods, splits, seeds = _planned_once(methods, splits, seeds)
     return [RunSpec(method=m, protocol=protocol.name, split=s, seed=k, iters=args.iters,
                     cfg_options=options_for(options, m), backbone=args.backbone,
                     pretrained=args.pretrained, data_root=args.data_root)
             for s in splits for m in methods for k in seeds]
+
+
+def _planned_once(methods: list[str], splits: list[str],
+                  seeds: list[int]) -> tuple[list[str], list[str], list[int]]:
+    """The request without repeated names, with a note line when something was repeated.
+
+    Two identical runs would train into one work dir; ``--seeds 0,0`` plans seed 0 once.
+    """
+    repeated = []
+    for flag, values in (("--methods", methods), ("--split", splits), ("--seeds", seeds)):
+        twice = [str(v) for v in dict.fromkeys(values) if values.count(v) > 1]
+        if twice:
+            repeated.append(f"{flag} repeats {', '.join(twice)}")
+    if repeated and os.environ.get("RANK", "0") == "0":
+        print(f"note: {'; '.join(repeated)}; each (method, split, seed) is planned once",
+              file=sys.stderr)
+    return list(dict.fromkeys(methods)), list(dict.fromkeys(splits)), list(dict.fromkeys(seeds))
 
 
 def _jobs(args: argparse.Namespace, num_runs: int) -> int:
@@ -207,6 +228,23 @@ def _console(verbose: bool) -> Iterator[None]:
         yield
 
 
+def busy_work_dirs(pending: list[tuple[RunSpec, Config, str]]) -> None:
+    """Stop before training if another command holds the work dir of a planned run.
+
+    Raises:
+        BenchmarkError: One line per run whose work dir is held, naming the holder.
+    """
+    from benchmark.runs.work_lock import WorkDirBusy, check_work_dir_free
+
+    problems = Problems()
+    for spec, cfg, _ in pending:
+        try:
+            check_work_dir_free(Path(cfg.work_dir))
+        except WorkDirBusy as err:
+            problems.add(str(err), spec)
+    problems.raise_if_any()
+
+
 def run(args: argparse.Namespace) -> int:
     with _console(args.verbose):
         return _run(args)
@@ -240,6 +278,8 @@ def _run(args: argparse.Namespace) -> int:
             say(f"{label}: record exists, skipped")
         else:
             pending.append((spec, cfg, label))
+    if main_process:
+        busy_work_dirs(pending)
     world_size = int(os.environ.get("WORLD_SIZE", "1")) if args.launcher != "none" else 1
     for warning in dict.fromkeys(filter(None, (batch_warning(c, world_size)
                                                for _, c, _ in pending))):

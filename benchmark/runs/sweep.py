@@ -100,13 +100,23 @@ def threads_per_run(jobs: int) -> int:
 
 def attempt_run(spec: RunSpec, cfg: Config, options: SweepOptions, label: str,
                 progress_lines: int | None = None) -> RunOutcome:
-    """Train, evaluate and record one run; never raises for a failure of the run itself."""
+    """Train, evaluate and record one run; never raises for a failure of the run itself.
+
+    The process holding rank 0 holds the run's work dir (:mod:`benchmark.runs.work_lock`)
+    while it trains; a run whose work dir another command holds is not started and its
+    outcome names the holder (no ``failure.log`` is written into the holder's folder).
+    """
     from benchmark.runs.executor import execute_run
+    from benchmark.runs.launcher import is_main_process
+    from benchmark.runs.work_lock import WorkDirBusy, hold_work_dir
 
     try:
-        record, path = execute_run(spec, options.results_dir, options.work_root, label,
-                                   options.verbose, cfg, progress_lines=progress_lines,
-                                   restart=options.restart, launcher=options.launcher)
+        with hold_work_dir(Path(cfg.work_dir)) if is_main_process() else nullcontext():
+            record, path = execute_run(spec, options.results_dir, options.work_root, label,
+                                       options.verbose, cfg, progress_lines=progress_lines,
+                                       restart=options.restart, launcher=options.launcher)
+    except WorkDirBusy as err:
+        return RunOutcome(spec, "failed", f"{label}: not started: {err}")
     except NonFiniteLossError as err:
         return RunOutcome(spec, "stopped", f"{label}: stopped: {err}")
     except Exception as err:  # noqa: BLE001 - one failed run must not end the sweep

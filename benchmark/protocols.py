@@ -57,12 +57,15 @@ class Protocol:
         """All split names, the partitions plus ``full`` (every training image labeled)."""
         return (*self.partitions, FULL_SPLIT)
 
-    def data_root(self, materialize: bool = True, override: str | Path | None = None) -> Path:
+    def data_root(self, materialize: bool = True, override: str | Path | None = None,
+                  must_exist: bool = True) -> Path:
         """Return the dataset root, generating the built-in dataset if needed.
 
         Args:
             materialize: Generate the built-in dataset if it does not exist yet.
             override: ``--data-root``; wins over the environment variable and the default.
+            must_exist: Raise if a real dataset's folder is missing (False: return the
+                path anyway, for composing configs without the data).
 
         Raises:
             BenchmarkError: If a real dataset folder is missing (the message names the
@@ -79,7 +82,7 @@ class Protocol:
 
         root = Path(override or os.environ.get(self.data_root_env)
                     or self.default_data_root).expanduser()
-        if not root.is_dir():
+        if must_exist and not root.is_dir():
             raise BenchmarkError(
                 f"dataset folder {root} for protocol '{self.name}' not found; it must hold "
                 f"{LAYOUTS[self.layout]}; pass --data-root DIR or set "

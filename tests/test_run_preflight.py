@@ -140,7 +140,7 @@ def test_a_listed_image_missing_from_the_builtin_dataset_is_one_line(run_cli, tm
     first = (copy / "splits" / "1_8" / "labeled.txt").read_text().split()[0]
     (copy / first).unlink()
     monkeypatch.setattr("benchmark.protocols.Protocol.data_root",
-                        lambda self, materialize=True, override=None: copy)
+                        lambda self, materialize=True, override=None, must_exist=True: copy)
     code, _, err = run_cli("--methods", "supervised")
     assert code == 2
     count = len((copy / "splits" / "1_8" / "labeled.txt").read_text().splitlines())

@@ -263,7 +263,11 @@ def _run(args: argparse.Namespace) -> int:
     start_processes(args.launcher)
     main_process = is_main_process()
     say = (lambda line: print(line, file=sys.stderr)) if main_process else (lambda line: None)
-    configs = preflight(specs, args.work_dir, args.results_dir)
+    data_notes: list[str] = []
+    configs = preflight(specs, args.work_dir, args.results_dir, plan_only=args.dry_run,
+                        notes=data_notes)
+    for note in data_notes:  # --dry-run plans a sweep for a machine that has the data
+        say(f"warning: {note} (planned without it; `run` without --dry-run stops here)")
     # `run` trains what it is asked to (make run on a fresh clone trains beside the shipped
     # records); a cluster sweep is resubmitted after failures, so it skips finished runs
     skip_done = args.skip_done or (args.executor in ("local", "slurm") and not args.force)

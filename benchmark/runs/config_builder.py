@@ -44,13 +44,19 @@ PRETRAINED_DIR_ENV = "SEMISEG_PRETRAINED_DIR"
 DEFAULT_PRETRAINED_DIR = "pretrained"
 
 
-def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
+def build_config(spec: RunSpec, data_root: Path, work_dir: Path,
+                 check_data: bool = True, require_weights: bool = True) -> Config:
     """Build the full config of ``spec``.
 
     Args:
         spec: The run.
         data_root: Dataset root (already checked or materialised).
         work_dir: Folder for checkpoints and logs of this run.
+        check_data: Check that the dataset holds every listed file (False: compose the
+            config from the shipped split lists alone, e.g. to plan a sweep on a machine
+            without the data).
+        require_weights: Stop if the backbone checkpoint is missing (False: compose
+            without it; ``cfg.unknown_hash_input`` then says why the hash is not final).
 
     Returns:
         The MMEngine config.
@@ -93,7 +99,8 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
         cfg.plugin_sha256 = method.source_sha256
 
     files = protocol.split_files(spec.split, data_root)
-    check_dataset(protocol.layout, data_root, files)
+    if check_data:
+        check_dataset(protocol.layout, data_root, files)
     cfg.split_sha256 = split_ids_sha256(files)
     if not is_reference(protocol, files, data_root):
         cfg.edited_splits_sha256 = cfg.split_sha256
@@ -147,7 +154,7 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path) -> Config:
         cfg.merge_from_dict(strip_new_key_markers(spec.cfg_options))
     apply_crop_size(cfg)
     resolve_norm(cfg)
-    resolve_pretrained_backbone(cfg, protocol)
+    resolve_pretrained_backbone(cfg, protocol, require_weights)
     return cfg
 
 
@@ -163,7 +170,7 @@ def _locate_labels(cfg: Config, layout: str, data_root: Path) -> None:
             dataset.label_prefix = folder
 
 
-def resolve_pretrained_backbone(cfg: Config, protocol) -> None:
+def resolve_pretrained_backbone(cfg: Config, protocol, require_file: bool = True) -> None:
     """Point the backbone's ``init_cfg`` at the checkpoint named by ``cfg.pretrained``.
 
     ``pretrained`` is ``'generated'`` (the built-in protocol's backbone, shipped with the
@@ -172,7 +179,9 @@ def resolve_pretrained_backbone(cfg: Config, protocol) -> None:
     ``pretrained/resnet101.pth``), ``'none'`` (random init) or a checkpoint path.
     The checkpoint's keys are checked against the backbone (and known namings adapted)
     before anything trains; it is loaded by MMEngine's ``Pretrained`` initialiser. Its
-    SHA-256 is stored as ``cfg.pretrained_sha256`` and enters the config hash.
+    SHA-256 is stored as ``cfg.pretrained_sha256`` and enters the config hash. With
+    ``require_file=False`` a missing checkpoint leaves the backbone uninitialised and
+    its reason in ``cfg.unknown_hash_input`` (the hash cannot be known without the file).
 
     Raises:
         BenchmarkError: If the value is unknown, the file is missing or its keys do not
@@ -201,7 +210,14 @@ def resolve_pretrained_backbone(cfg: Config, protocol) -> None:
     else:
         from benchmark.pretrain.asset import file_sha256
 
-        path = _checkpoint_path(cfg, str(source))
+        try:
+            path = _checkpoint_path(cfg, str(source))
+        except BenchmarkError as err:
+            if require_file:
+                raise
+            cfg.pretrained_sha256 = None
+            cfg.unknown_hash_input = str(err)
+            return
         sha256 = file_sha256(path)
     loaded = checked_checkpoint(path, sha256, backbone.to_dict(), weights)
     backbone.init_cfg = dict(type="Pretrained", checkpoint=str(loaded))

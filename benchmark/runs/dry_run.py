@@ -37,12 +37,16 @@ def describe_plan(specs: list[RunSpec], configs: list[Config], results_dir: Path
             action = f"would train again (record {record} exists; --skip-done skips it)"
             trained += 1
         options = " ".join(f"{k}={v!r}" for k, v in sorted(spec.cfg_options.items()))
-        lines.append(f"[{number}/{len(specs)}] {spec.label}  config {digest[:8]}"
+        shown = "?" * 8 if cfg.get("unknown_hash_input") else digest[:8]  # needs the weights
+        lines.append(f"[{number}/{len(specs)}] {spec.label}  config {shown}"
                      f"{f'  options {options}' if options else ''}  {action}")
         key = json.dumps(cfg.model.segmentor.to_dict(), sort_keys=True, default=str)
         networks.setdefault(key, []).append(number)
     for numbers in networks.values():
         runs = ",".join(str(n) for n in numbers)
         lines.append(f"network [{runs}]: {summarize_network(configs[numbers[0] - 1])}")
+    if any(cfg.get("unknown_hash_input") for cfg in configs):
+        lines.append("????????: the config hash holds the backbone checkpoint's SHA-256, and "
+                     "the checkpoint is not on this machine")
     lines.append(f"{trained} run(s) would train")
     return "\n".join(lines)

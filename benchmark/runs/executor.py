@@ -37,8 +37,12 @@ def _peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def compose_config(spec: RunSpec, work_root: Path) -> Config:
+def compose_config(spec: RunSpec, work_root: Path, check_data: bool = True,
+                   require_weights: bool = True) -> Config:
     """The run's full config, with its work dir ``work_root/<run id>__<config hash>``.
+
+    ``check_data=False`` composes it without the dataset on disk, ``require_weights=False``
+    without the backbone checkpoint (see ``build_config``).
 
     A multi-process run (``WORLD_SIZE`` > 1) has ``world_size`` in its config, so its
     hash differs from the single-process run's. The hash in the folder name keeps a rerun
@@ -46,8 +50,9 @@ def compose_config(spec: RunSpec, work_root: Path) -> Config:
     lets an interrupted run find its own.
     """
     protocol = get_protocol(spec.protocol, spec.data_root)
-    data_root = protocol.data_root(override=spec.data_root)
-    cfg = build_config(spec, data_root, Path(work_root) / spec.run_id)
+    data_root = protocol.data_root(override=spec.data_root, must_exist=check_data)
+    cfg = build_config(spec, data_root, Path(work_root) / spec.run_id, check_data,
+                       require_weights)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size > 1:
         # the global batch is the experiment: N processes never pass for one

@@ -78,13 +78,32 @@ def model_build_problem(cfg: Config, method: str) -> str | None:
     return None
 
 
-def preflight(specs: list[RunSpec], work_root: Path, results_dir: Path) -> list[Config]:
+def data_problem(spec: RunSpec) -> str | None:
+    """What is wrong with ``spec``'s dataset on disk (missing folder or files), if anything."""
+    from benchmark.data.layout import check_dataset
+    from benchmark.protocols import get_protocol
+
+    try:
+        protocol = get_protocol(spec.protocol, spec.data_root)
+        root = protocol.data_root(override=spec.data_root)
+        check_dataset(protocol.layout, root, protocol.split_files(spec.split, root))
+    except BenchmarkError as err:
+        return str(err)
+    return None
+
+
+def preflight(specs: list[RunSpec], work_root: Path, results_dir: Path,
+              plan_only: bool = False, notes: list[str] | None = None) -> list[Config]:
     """Compose and check every run of the sweep before anything trains.
 
     Args:
         specs: The planned runs.
         work_root: Parent of the runs' work dirs (``--work-dir``).
         results_dir: Where records and leaderboards go (``--results-dir``).
+        plan_only: Compose configs whose dataset or backbone checkpoint is not on this
+            machine (a sweep planned here and trained elsewhere, ``--dry-run``): the
+            problem goes to ``notes`` instead of stopping the pre-flight.
+        notes: Receives the problems of ``plan_only``, one line each.
 
     Returns:
         The composed configs, in the order of ``specs``.
@@ -101,11 +120,18 @@ def preflight(specs: list[RunSpec], work_root: Path, results_dir: Path) -> list[
             problems.add(problem)
     configs, built = [], {}
     for spec in specs:
+        check_data = True
+        if plan_only and (missing := data_problem(spec)):
+            check_data = False
+            if notes is not None and missing not in notes:
+                notes.append(missing)
         try:
-            cfg = compose_config(spec, work_root)
+            cfg = compose_config(spec, work_root, check_data, require_weights=not plan_only)
         except BenchmarkError as err:
             problems.add(str(err), spec)
             continue
+        if notes is not None and cfg.get("unknown_hash_input") not in (None, *notes):
+            notes.append(cfg.unknown_hash_input)
         configs.append(cfg)
         model_key = json.dumps(cfg.model.to_dict(), sort_keys=True, default=str)
         if model_key not in built:

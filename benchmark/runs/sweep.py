@@ -120,15 +120,41 @@ def attempt_run(spec: RunSpec, cfg: Config, options: SweepOptions, label: str,
     except NonFiniteLossError as err:
         return RunOutcome(spec, "stopped", f"{label}: stopped: {err}")
     except Exception as err:  # noqa: BLE001 - one failed run must not end the sweep
-        log = Path(cfg.work_dir) / "failure.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(traceback.format_exc())
         first_line = (str(err).splitlines() or [""])[0]
         return RunOutcome(spec, "failed", f"{label}: failed: {type(err).__name__}: "
-                          f"{first_line} (traceback: {log}; MMEngine log under {log.parent}/)")
+                          f"{first_line} ({keep_traceback(Path(cfg.work_dir), spec)})")
     return RunOutcome(spec, "done", f"{label}: mIoU {record.miou:.2f} (best "
                       f"{record.best_miou:.2f} at iter {record.best_iter}), "
                       f"{record.seconds_per_iter or float('nan'):.3f} s/it, record {path}")
+
+
+def keep_traceback(work_dir: Path, spec: RunSpec) -> str:
+    """Write the current exception's traceback to ``work_dir/failure.log``; say where it is.
+
+    If the work dir cannot be written (a full disk, a read-only or vanished folder), the
+    traceback goes to a file in the system's temporary folder instead, so the failure is
+    still one line and the sweep goes on.
+
+    Returns:
+        ``traceback: <file>; MMEngine log under <work dir>/``, or where it went instead.
+    """
+    import tempfile
+
+    text = traceback.format_exc()
+    log = work_dir / "failure.log"
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(text)
+        return f"traceback: {log}; MMEngine log under {log.parent}/"
+    except OSError as err:
+        reason = f"{log} cannot be written: {err.strerror or type(err).__name__}"
+    try:
+        with tempfile.NamedTemporaryFile("w", prefix=f"semiseg-failure-{spec.run_id}-",
+                                         suffix=".log", delete=False) as spare:
+            spare.write(text)
+        return f"traceback: {spare.name}, since {reason}"
+    except OSError:
+        return f"no traceback kept: {reason}, nor the temporary folder"
 
 
 def attempt_in_worker(threads: int | None, spec: RunSpec, cfg: Config, options: SweepOptions,

@@ -118,3 +118,36 @@ def test_restart_trains_from_zero_and_checkpoints_need_the_allow_list(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "--restart: ignoring the checkpoint at iteration 16" in again.stderr
     assert _record(results)["resumed_from"] == 0
+
+
+def test_a_kill_during_the_final_validation_only_evaluates_on_rerun(uninterrupted, tmp_path):
+    """The checkpoint of the last iteration is written before the final validation: a run
+    killed there is evaluated from it, not trained again, and gives the same record."""
+    import re
+
+    uninterrupted, _ = uninterrupted
+    results, work = tmp_path / "results", tmp_path / "work"
+    final = _interrupt_after_checkpoint(results, work, iteration=24)
+    trained = final.stat().st_mtime_ns
+    second = subprocess.run(_command(results, work), capture_output=True, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert ("meanteacher synthetic/1_8 seed 0: the final checkpoint has no record (interrupted "
+            "during the final validation): evaluating it without training "
+            f"({final}; --restart trains again)") in second.stderr
+    assert re.search(r"iter \d+/24 loss", second.stderr) is None  # no training step
+    assert final.stat().st_mtime_ns == trained  # the final weights were not written again
+    resumed = _record(results)
+    assert resumed["resumed_from"] == 24
+    assert resumed["miou"] == pytest.approx(uninterrupted["miou"], abs=1e-6)
+    assert resumed["per_class_iou"] == pytest.approx(uninterrupted["per_class_iou"], abs=1e-6)
+    assert [h["iter"] for h in resumed["val_history"]] == [6, 12, 18, 24]
+    assert ([h["mIoU"] for h in resumed["val_history"]]
+            == pytest.approx([h["mIoU"] for h in uninterrupted["val_history"]], abs=1e-6))
+    assert resumed["diagnostics"].keys() == uninterrupted["diagnostics"].keys()
+    assert resumed["train_time_s"] > 0 and resumed["seconds_per_iter"] > 0
+    # with its record written, a rerun trains again, as before
+    third = subprocess.run(_command(results, work), capture_output=True, text=True,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert third.returncode == 0 and "evaluating it without training" not in third.stderr
+    assert _record(results)["resumed_from"] == 0

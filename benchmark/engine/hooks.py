@@ -135,7 +135,8 @@ class RunProgressHook(Hook):
         checkpoint["run_progress"] = {
             "val_history": self.val_history, "diag_sums": self._diag_sums,
             "diag_counts": self._diag_counts,
-            "train_seconds": self._train_seconds_so_far()}
+            "train_seconds": self._train_seconds_so_far(),
+            "seconds_per_iter": self.seconds_per_iter}
 
     def _train_seconds_so_far(self) -> float:
         """This process's time since ``before_train`` plus that of the processes before a resume."""
@@ -147,6 +148,7 @@ class RunProgressHook(Hook):
         self._diag_sums = dict(state.get("diag_sums", {}))
         self._diag_counts = dict(state.get("diag_counts", {}))
         self._earlier_train_seconds = float(state.get("train_seconds", 0.0))
+        self.seconds_per_iter = state.get("seconds_per_iter")  # until this process measures
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         done = runner.iter + 1
@@ -190,8 +192,20 @@ class RunProgressHook(Hook):
 
     def after_train(self, runner) -> None:
         self.train_seconds = self._train_seconds_so_far()
-        self.diagnostics = {k[len("diag."):]: self._diag_sums[k] / self._diag_counts[k]
-                            for k in self._diag_sums}
+        self._average_diagnostics()
         if self.stream is not None and not self.updates:
             self.stream.write("\n")
             self.stream.flush()
+
+    def finish_without_training(self) -> None:
+        """End a run that only evaluated its final checkpoint (killed in the final validation).
+
+        Training time, seconds per iteration and diagnostics are those the checkpoint
+        carries from the processes that trained.
+        """
+        self.train_seconds = self._earlier_train_seconds
+        self._average_diagnostics()
+
+    def _average_diagnostics(self) -> None:
+        self.diagnostics = {k[len("diag."):]: self._diag_sums[k] / self._diag_counts[k]
+                            for k in self._diag_sums}

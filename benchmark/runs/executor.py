@@ -61,13 +61,18 @@ def compose_config(spec: RunSpec, work_root: Path, check_data: bool = True,
     return cfg
 
 
-def _resume_point(cfg: Config, label: str, restart: bool, announce: bool = True) -> int:
+def _resume_point(cfg: Config, label: str, restart: bool, announce: bool = True,
+                  recorded: bool = False) -> int:
     """Point ``cfg`` at the checkpoint an interrupted run left; return its iteration (or 0).
 
+    The checkpoint of the last iteration is written before the final validation: without
+    a record (``recorded`` False) the run was interrupted during that validation, and it
+    is loaded to be evaluated only (the returned iteration is then the schedule's end).
     ``announce`` prints what is done (rank 0 of a multi-process run, or the only process).
     """
     found = resumable_checkpoint(Path(cfg.work_dir))
-    if found is None or found[1] >= cfg.train_cfg.max_iters:
+    max_iters = cfg.train_cfg.max_iters
+    if found is None or found[1] > max_iters or (found[1] == max_iters and recorded):
         return 0
     path, iteration = found
     if restart:
@@ -75,7 +80,11 @@ def _resume_point(cfg: Config, label: str, restart: bool, announce: bool = True)
             print(f"{label}: --restart: ignoring the checkpoint at iteration {iteration}",
                   file=sys.stderr)
         return 0
-    if announce:
+    if announce and iteration == max_iters:
+        print(f"{label}: the final checkpoint has no record (interrupted during the final "
+              f"validation): evaluating it without training ({path}; --restart trains "
+              "again)", file=sys.stderr)
+    elif announce:
         print(f"{label}: resuming from iteration {iteration} ({path}; --restart starts over)",
               file=sys.stderr)
     cfg.resume = True
@@ -118,7 +127,9 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
 
     apply_launcher(cfg, launcher)
     main_process = is_main_process()
-    resumed_from = _resume_point(cfg, label or spec.label, restart, announce=main_process)
+    recorded = (Path(results_dir) / "runs" / f"{spec.run_id}__{experiment_hash[:8]}.json")
+    resumed_from = _resume_point(cfg, label or spec.label, restart, announce=main_process,
+                                 recorded=recorded.is_file())
     runner = (ResumableRunner if verbose else file_logging(ResumableRunner)).from_cfg(cfg)
     progress = RunProgressHook(label=label or spec.label,
                                stream=sys.stderr if main_process else None,
@@ -126,7 +137,11 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
     runner.register_hook(progress)
     runner.register_hook(RandomStateHook())
     runner.register_hook(ResumeCheckpointHook(_checkpoint_interval(cfg)))
-    runner.train()
+    if resumed_from >= cfg.train_cfg.max_iters:
+        runner.val()  # loads the final checkpoint (cfg.resume) and runs the final validation
+        progress.finish_without_training()
+    else:
+        runner.train()
 
     history = progress.val_history
     final = history[-1]

@@ -39,6 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--allow-code-change", action="store_true",
                         help="rerun even if the training code changed since the record's "
                         "commit (the result then measures the change too)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="intra-op threads of the rerun (default: the record's; records "
+                        "older than the field need it)")
     parser.add_argument("--checkout", action="store_true",
                         help="train with the code of the record's commit (a git worktree under "
                         "--work-dir), for records older than the current code")
@@ -81,7 +84,7 @@ def _reproduce_at_commit(record, args: argparse.Namespace) -> int:
     checkout = (Path(args.work_dir) / f"checkout-{commit[:12]}").resolve()
     out = (Path(args.results_dir) / "reproductions" / f"at-{commit[:12]}").resolve()
     command = run_command(record, out, (Path(args.work_dir) / "runs").resolve())
-    env = {**os.environ, "OMP_NUM_THREADS": str(record.threads or os.cpu_count() or 1)}
+    env = {**os.environ, "OMP_NUM_THREADS": str(_threads(record, args))}
     if args.dry_run:
         print(f"{record.filename}: would run in a checkout of {commit[:12]} ({checkout}): "
               f"{' '.join(command[1:])}")
@@ -115,6 +118,22 @@ def _read(path: Path, record_type):
         return record_type(**json.loads(Path(path).read_text()))
     except (OSError, ValueError, TypeError) as err:
         raise BenchmarkError(f"cannot read record {path}: {err}") from err
+
+
+def _threads(record, args: argparse.Namespace) -> int:
+    """``--threads``, else the record's thread count, else (with a note) this machine's."""
+    import os
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise BenchmarkError(f"--threads must be positive, got {args.threads}")
+        return args.threads
+    if record.threads:
+        return record.threads
+    count = os.cpu_count() or 1
+    print(f"note: {record.filename} does not say how many threads it trained with; using "
+          f"{count} (--threads N to choose)", file=sys.stderr)
+    return count
 
 
 def _changed_code(record) -> list[str] | None:
@@ -170,11 +189,9 @@ def _reproduce(record, args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"{record.filename}: config #{now[:8]} composes again; ready to rerun")
         return 0
-    if record.threads:
-        torch.set_num_threads(record.threads)
+    torch.set_num_threads(_threads(record, args))
     label = f"reproduce {spec.label}"
-    print(f"{label}: {record.threads or torch.get_num_threads()} thread(s), records into {out}",
-          file=sys.stderr)
+    print(f"{label}: {torch.get_num_threads()} thread(s), records into {out}", file=sys.stderr)
     outcome = execute_sweep([(spec, cfg, label)], SweepOptions(results_dir=out,
                                                               work_root=args.work_dir),
                             jobs=1, stream=sys.stderr)[0]

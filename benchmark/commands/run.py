@@ -228,6 +228,18 @@ def _console(verbose: bool) -> Iterator[None]:
         yield
 
 
+def _recover_records(specs: list[RunSpec], configs: list[Config], results_dir: Path,
+                     say) -> None:
+    """Move records an earlier command could not write (full disk) into ``results_dir``."""
+    from benchmark.runs.config_builder import config_hash
+    from benchmark.runs.results_space import recover_unsaved_records
+
+    names = [f"{s.run_id}__{config_hash(c)[:8]}.json" for s, c in zip(specs, configs)]
+    for line in recover_unsaved_records([Path(c.work_dir) for c in configs], names,
+                                        results_dir):
+        say(line)
+
+
 def busy_work_dirs(pending: list[tuple[RunSpec, Config, str]]) -> None:
     """Stop before training if another command holds the work dir of a planned run.
 
@@ -275,6 +287,8 @@ def _run(args: argparse.Namespace) -> int:
         if main_process:
             print(describe_plan(specs, configs, args.results_dir, force=not skip_done))
         return 0
+    if main_process:
+        _recover_records(specs, configs, args.results_dir, say)
     pending = []
     for number, (spec, cfg) in enumerate(zip(specs, configs), start=1):
         label = f"[{number}/{len(specs)}] {spec.label}"
@@ -296,7 +310,13 @@ def _run(args: argparse.Namespace) -> int:
                              cluster=_cluster(args))
     if not main_process:
         return 0
-    print(render(read_records_reporting_problems(args.results_dir), args.results_dir))
+    records = read_records_reporting_problems(args.results_dir)
+    try:
+        print(render(records, args.results_dir))
+    except OSError as err:  # e.g. the results disk filled up while training
+        print(render(records))
+        say(f"warning: leaderboard files not written to {args.results_dir} ({err.strerror}); "
+            "`python -m benchmark table` writes them once there is room")
     skipped = len(specs) - len(pending)
     failures = [o.spec for o in outcomes if o.status in ("failed", "stopped")]
     print(f"runs: {len(outcomes) - len(failures)} done, {skipped} skipped, "

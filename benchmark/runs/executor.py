@@ -28,6 +28,7 @@ from benchmark.runs.config_builder import build_config, config_hash
 from benchmark.runs.launcher import apply_launcher, is_main_process
 from benchmark.runs.protocol_settings import backbone_label, evaluation_mode
 from benchmark.runs.record import RunRecord
+from benchmark.runs.results_space import save_record
 from benchmark.runs.spec import RunSpec
 
 
@@ -195,7 +196,7 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
         split_sha256=cfg.get("split_sha256"),
         dataset_sha256=cfg.get("dataset_sha256"),
     )
-    return record, record.save(results_dir) if main_process else None
+    return record, save_record(record, results_dir, work_dir) if main_process else None
 
 
 def _checkpoint_interval(cfg: Config) -> int:

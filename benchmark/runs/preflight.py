@@ -3,7 +3,8 @@
 Each run's config is composed (method/split compatibility, config files, ``--cfg-options``
 keys and types, dataset and pretrained checkpoint), each distinct model config is built
 once on PyTorch's ``meta`` device (no memory, no weights: only the constructors run), and
-the results and work directories must be writable. Every problem is collected; they are
+the results and work directories must be writable (and records have room and a path,
+:mod:`benchmark.runs.results_space`). Every problem is collected; they are
 raised together, one line each, so a sweep never stops half-way for a mistake that was
 visible at the start.
 """
@@ -109,14 +110,18 @@ def preflight(specs: list[RunSpec], work_root: Path, results_dir: Path,
         The composed configs, in the order of ``specs``.
 
     Raises:
-        BenchmarkError: One line per problem (unwritable folders, runs whose config does
-            not compose, models that do not build), each naming the runs concerned.
+        BenchmarkError: One line per problem (unwritable folders, a results disk without
+            room, a record path taken by a folder, runs whose config does not compose,
+            models that do not build), each naming the runs concerned.
     """
+    from benchmark.runs.config_builder import config_hash
     from benchmark.runs.executor import compose_config
+    from benchmark.runs.results_space import record_path_problem, results_dir_problem
 
     problems = Problems()
     for path, option in ((results_dir, "--results-dir"), (work_root, "--work-dir")):
-        if problem := writable_problem(path, option):
+        if problem := writable_problem(path, option) or (
+                path == results_dir and results_dir_problem(results_dir)):
             problems.add(problem)
     configs, built = [], {}
     for spec in specs:
@@ -133,6 +138,9 @@ def preflight(specs: list[RunSpec], work_root: Path, results_dir: Path,
         if notes is not None and cfg.get("unknown_hash_input") not in (None, *notes):
             notes.append(cfg.unknown_hash_input)
         configs.append(cfg)
+        record = f"{spec.run_id}__{config_hash(cfg)[:8]}.json"
+        if problem := record_path_problem(results_dir, record):
+            problems.add(problem, spec)
         model_key = json.dumps(cfg.model.to_dict(), sort_keys=True, default=str)
         if model_key not in built:
             built[model_key] = model_build_problem(cfg, spec.method)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import nullcontext
@@ -259,6 +260,26 @@ def execute_sweep(runs: list[tuple[RunSpec, Config, str]], options: SweepOptions
                 outcomes.append(_result_of(future, *futures[future]))
                 print(outcomes[-1].message, file=stream)
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+            end_workers(pool)
             raise
     return outcomes
+
+
+def end_workers(pool: ProcessPoolExecutor, grace_seconds: float = 2.0) -> None:
+    """End a pool's runs now (after Ctrl-C): drop the queued ones, terminate the workers.
+
+    A worker can outlive a Ctrl-C (a library that swallows or ignores ``SIGINT``); the
+    pool would then wait for its run to finish at exit, minutes later. Each worker gets
+    SIGTERM, then SIGKILL after ``grace_seconds``; a run's last resume checkpoint is
+    complete on disk either way (its link moves only after the file is written).
+    """
+    workers = list((pool._processes or {}).values())  # the pool has no public handle on them
+    for worker in workers:
+        worker.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + grace_seconds
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            worker.kill()
+            worker.join()

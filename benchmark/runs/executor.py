@@ -123,6 +123,11 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
     work_dir = Path(cfg.work_dir)
     experiment_hash = config_hash(cfg)  # before the runtime-only entries below
     cfg.experiment_name = f"{spec.run_id}_{datetime.now():%Y%m%d_%H%M%S}"
+    if "visualizer" in cfg:
+        # MMEngine hands out an existing visualizer of the same name, with the first run's
+        # save folder: runs trained one after another in one process would log their
+        # scalars into the first run's work dir
+        cfg.visualizer.name = f"visualizer_{cfg.experiment_name}_{id(cfg)}"
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
 

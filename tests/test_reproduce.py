@@ -139,3 +139,18 @@ def test_checkout_trains_with_the_records_commit(trained, tmp_path):
         subprocess.run(["git", "worktree", "remove", "--force",
                         str(work / f"checkout-{record['git_commit'][:12]}")],
                        cwd=Path(__file__).parents[1], capture_output=True)
+
+
+def test_the_run_command_of_a_record_leaves_out_options_its_code_lacks(tmp_path):
+    from benchmark.runs.reproduce import run_command
+
+    record = make_record("sop", "1_8", 2, 50.0, iterations=2000,
+                         cfg_options={"model.sop_weight": 0, "x.flag": False})
+    full = run_command(record, tmp_path / "r", tmp_path / "w")
+    assert full[full.index("run"):] == [
+        "run", "--methods", "sop", "--protocol", "synthetic", "--split", "1_8", "--seeds",
+        "2", "--iters", "2000", "--jobs", "1", "--results-dir", str(tmp_path / "r"),
+        "--work-dir", str(tmp_path / "w"), "--cfg-options", "model.sop_weight=0",
+        "x.flag=False"]
+    older = run_command(record, tmp_path / "r", tmp_path / "w", known_options="--protocol P")
+    assert "--jobs" not in older and "--protocol" in older and len(older) == len(full) - 2

@@ -48,7 +48,7 @@ def test_one_ctrl_c_ends_a_jobs_2_sweep_promptly(tmp_path):
         "train_dataloader = dict(dataset=dict(labeled_only=True))\n")
     sweep = subprocess.Popen(
         [sys.executable, "-m", "benchmark", "run", "--methods", "stubborn", "--plugins",
-         str(plugin), "--seeds", "0,1", "--jobs", "2", "--iters", "300", "--results-dir",
+         str(plugin), "--seeds", "0,1", "--jobs", "2", "--iters", "3000", "--results-dir",
          str(tmp_path / "results"), "--work-dir", str(tmp_path / "work")],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -56,17 +56,19 @@ def test_one_ctrl_c_ends_a_jobs_2_sweep_promptly(tmp_path):
         seen = []
         for line in sweep.stderr:  # wait until both workers train
             seen.append(line)
-            if sum("iter " in s and "/300 loss" in s for s in seen) >= 2:
+            if sum("iter " in s and "/3000 loss" in s for s in seen) >= 2:
                 break
         assert sweep.poll() is None, "".join(seen)[-3000:]
         interrupted = time.monotonic()
         os.killpg(sweep.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
-        _, err = sweep.communicate(timeout=60)
+        _, err = sweep.communicate(timeout=120)
         took = time.monotonic() - interrupted
     finally:
         if _group_alive(sweep.pid):
             os.killpg(sweep.pid, signal.SIGKILL)
-    assert took < 10, f"the sweep took {took:.1f} s to end after Ctrl-C"
+    # the workers would train for minutes: ending at all means they were stopped; the bound
+    # only catches a hang, it is no speed target (a loaded machine takes longer)
+    assert took < 60, f"the sweep took {took:.1f} s to end after Ctrl-C"
     assert sweep.returncode == 130
     assert err.strip().splitlines()[-1] == (
         "interrupted; finished runs are kept in the results directory")

@@ -83,9 +83,9 @@ def _reproduce_at_commit(record, args: argparse.Namespace) -> int:
     commit = record.git_commit
     checkout = (Path(args.work_dir) / f"checkout-{commit[:12]}").resolve()
     out = (Path(args.results_dir) / "reproductions" / f"at-{commit[:12]}").resolve()
-    command = run_command(record, out, (Path(args.work_dir) / "runs").resolve())
     env = {**os.environ, "OMP_NUM_THREADS": str(_threads(record, args))}
     if args.dry_run:
+        command = run_command(record, out, (Path(args.work_dir) / "runs").resolve())
         print(f"{record.filename}: would run in a checkout of {commit[:12]} ({checkout}): "
               f"{' '.join(command[1:])}")
         return 0
@@ -94,6 +94,9 @@ def _reproduce_at_commit(record, args: argparse.Namespace) -> int:
                               cwd=PACKAGE_ROOT.parent, capture_output=True, text=True)
         if made.returncode:
             raise BenchmarkError(f"cannot check out {commit[:12]}: {made.stderr.strip()}")
+    known = subprocess.run([sys.executable, "-m", "benchmark", "run", "--help"], cwd=checkout,
+                           env=env, capture_output=True, text=True).stdout
+    command = run_command(record, out, (Path(args.work_dir) / "runs").resolve(), known)
     print(f"reproduce {record.filename} with the code of {commit[:12]} ({checkout})",
           file=sys.stderr)
     if subprocess.run(command, cwd=checkout, env=env).returncode:

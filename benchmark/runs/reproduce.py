@@ -67,8 +67,17 @@ def hash_mismatch_reasons(record: RunRecord, cfg) -> list[str]:
     return reasons
 
 
-def run_command(record: RunRecord, results_dir: Path, work_dir: Path) -> list[str]:
-    """The ``run`` command line that trains the record's run (for the record's own commit)."""
+def run_command(record: RunRecord, results_dir: Path, work_dir: Path,
+                known_options: str | None = None) -> list[str]:
+    """The ``run`` command line that trains the record's run (for the record's own commit).
+
+    Args:
+        record: The record.
+        results_dir: ``--results-dir`` of the rerun.
+        work_dir: ``--work-dir`` of the rerun.
+        known_options: The ``run --help`` text of the code that will run it; options it
+            does not list (``--jobs`` is younger than some records) are left out.
+    """
     import sys
 
     def text(value) -> str:
@@ -78,6 +87,11 @@ def run_command(record: RunRecord, results_dir: Path, work_dir: Path) -> list[st
                "--protocol", record.protocol, "--split", record.split, "--seeds",
                str(record.seed), "--iters", str(record.iterations), "--jobs", "1",
                "--results-dir", str(results_dir), "--work-dir", str(work_dir)]
+    if known_options is not None:
+        for option in ("--jobs", "--protocol"):
+            if option not in known_options and option in command:
+                at = command.index(option)
+                del command[at:at + 2]
     if record.cfg_options:
         command += ["--cfg-options", *(f"{k}={text(v)}" for k, v in
                                        sorted(record.cfg_options.items()))]

@@ -51,13 +51,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from benchmark.runs.record import RunRecord, load_records
+    from benchmark.runs.record import load_records, read_record
 
     if args.record is None and None in (args.method, args.split, args.seed):
         raise BenchmarkError("name the record: a file (results/runs/*.json), or --method, "
                              "--split and --seed")
     if args.record is not None:
-        record = _read(args.record, RunRecord)
+        record = read_record(args.record)
     else:
         from benchmark.runs.reproduce import find_record
 
@@ -112,15 +112,6 @@ def _reproduce_at_commit(record, args: argparse.Namespace) -> int:
     std, seeds = row_spread(load_records(args.results_dir), record)
     print(Reproduction(record, rerun, std, seeds).summary())
     return 0
-
-
-def _read(path: Path, record_type):
-    import json
-
-    try:
-        return record_type(**json.loads(Path(path).read_text()))
-    except (OSError, ValueError, TypeError) as err:
-        raise BenchmarkError(f"cannot read record {path}: {err}") from err
 
 
 def _threads(record, args: argparse.Namespace) -> int:

@@ -25,10 +25,10 @@ import copy
 import fcntl
 import json
 import shutil
-import sys
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -40,6 +40,7 @@ from benchmark.pretrain.recipe import (
     fingerprint,
     pretraining_spec,
 )
+from benchmark.streams import CONSOLE, console_stream
 from benchmark.synthetic import SyntheticSpec, default_root, materialize
 
 CHECKPOINT_FILE = "backbone.pth"
@@ -47,13 +48,53 @@ CHECKPOINT_FILE = "backbone.pth"
 # checksum every run's config hash) does not depend on the machine's core count.
 PRETRAIN_THREADS = 2
 META_FILE = "meta.json"
-#: Default of the ``stream`` arguments: the ``sys.stderr`` of the moment of the call (a
-#: default bound at import time would outlive a redirected stream).
-CONSOLE = "stderr"
 
 
-def _console(stream):
-    return sys.stderr if stream == CONSOLE else stream
+@dataclass(frozen=True)
+class BuildPlan:
+    """What a backbone is made of: benchmark spec, recipe, pretraining set, Runner config.
+
+    Attributes:
+        target: The benchmark data set's spec (its classes are excluded from pretraining).
+        recipe: Pretraining recipe.
+        data: The pretraining data set's spec.
+        runner_cfg: The Runner config that trains it (:func:`pretraining_config`).
+        key: Fingerprint of the three (names the shipped asset and the cache folder).
+    """
+
+    target: SyntheticSpec
+    recipe: PretrainRecipe
+    data: SyntheticSpec
+    runner_cfg: dict
+    key: str
+
+    @property
+    def cache_folder(self) -> Path:
+        """Where this machine caches a build of the plan."""
+        return pretrained_root(self.data, self.key)
+
+
+def build_plan(target: SyntheticSpec, protocol_cfg, recipe: PretrainRecipe) -> BuildPlan:
+    """The plan of the backbone for ``protocol_cfg``'s network trained by ``recipe``."""
+    data = pretraining_spec(target, recipe)
+    runner_cfg = pretraining_config(protocol_cfg, data, recipe)
+    return BuildPlan(target, recipe, data, runner_cfg, fingerprint(recipe, data, runner_cfg))
+
+
+def builtin_plan(protocol) -> BuildPlan:
+    """The plan of the built-in ``protocol``'s backbone, from the protocol's own base config.
+
+    Never from a run's composed config: method leaves and ``--cfg-options`` change that
+    config, and they must neither rebuild nor change the checkpoint every method shares.
+    """
+    from mmengine.config import Config
+
+    import benchmark.plugins  # noqa: F401  (registers the datasets and transforms)
+    from benchmark.pretrain.recipe import recipe_from_env
+    from benchmark.protocols import synthetic_spec
+
+    return build_plan(synthetic_spec(), Config.fromfile(protocol.base_config),
+                      recipe_from_env())
 
 
 def pretrained_root(data: SyntheticSpec, key: str) -> Path:
@@ -89,8 +130,7 @@ def _lock(path: Path):
 
 
 def ensure_pretrained_backbone(target: SyntheticSpec, protocol_cfg, recipe: PretrainRecipe,
-                               stream=CONSOLE, use_shipped: bool = True
-                               ) -> PretrainedBackbone:
+                               stream=CONSOLE) -> PretrainedBackbone:
     """Return the pretrained backbone for ``protocol_cfg``'s network.
 
     The shipped asset when recipe, pretraining data and network are the asset's (its
@@ -101,7 +141,6 @@ def ensure_pretrained_backbone(target: SyntheticSpec, protocol_cfg, recipe: Pret
         protocol_cfg: The protocol's MMEngine config (network, pipeline, optimiser).
         recipe: Pretraining recipe.
         stream: Where progress and cache messages go (None: silent).
-        use_shipped: Return the shipped asset when it fits (False: the local build).
 
     Returns:
         The verified checkpoint.
@@ -109,21 +148,19 @@ def ensure_pretrained_backbone(target: SyntheticSpec, protocol_cfg, recipe: Pret
     Raises:
         BenchmarkError: If the shipped asset fits but is missing or corrupt.
     """
-    stream = _console(stream)
-    data = pretraining_spec(target, recipe)
-    runner_cfg = pretraining_config(protocol_cfg, data, recipe)
-    key = fingerprint(recipe, data, runner_cfg)
-    if use_shipped:
-        shipped = shipped_backbone(key)
-        if shipped is not None:
-            return shipped
-    return build_cached(pretrained_root(data, key), target, data, runner_cfg, recipe, key,
-                        stream)
+    return _shipped_or_cached(build_plan(target, protocol_cfg, recipe), stream)
 
 
-def build_cached(folder: Path, target: SyntheticSpec, data: SyntheticSpec, runner_cfg: dict,
-                 recipe: PretrainRecipe, key: str, stream) -> PretrainedBackbone:
-    """The checkpoint cached in ``folder``, built first if missing or failing its checksum."""
+def _shipped_or_cached(plan: BuildPlan, stream) -> PretrainedBackbone:
+    shipped = shipped_backbone(plan.key)
+    if shipped is not None:
+        return shipped
+    return build_cached(plan.cache_folder, plan, console_stream(stream))
+
+
+def build_cached(folder: Path, plan: BuildPlan, stream) -> PretrainedBackbone:
+    """The checkpoint of ``plan`` cached in ``folder``, built first if missing or failing its
+    checksum."""
     found = verify_checkpoint(folder)
     if found is not None:
         return found
@@ -134,7 +171,7 @@ def build_cached(folder: Path, target: SyntheticSpec, data: SyntheticSpec, runne
         if folder.exists() and stream is not None:
             stream.write(f"pretrained backbone in {folder} is incomplete or fails its "
                          "checksum; rebuilding it\n")
-        _build(folder, target, data, runner_cfg, recipe, key, stream)
+        _build(folder, plan, stream)
     found = verify_checkpoint(folder)
     if found is None:
         raise BenchmarkError(f"pretrained backbone in {folder} could not be verified after "
@@ -142,31 +179,20 @@ def build_cached(folder: Path, target: SyntheticSpec, data: SyntheticSpec, runne
     return found
 
 
-def builtin_backbone(protocol, stream=CONSOLE, use_shipped: bool = True
-                     ) -> PretrainedBackbone:
-    """The backbone of the built-in ``protocol``, made from the protocol's own base config.
-
-    Never from a run's composed config: method leaves and ``--cfg-options`` change that
-    config, and they must neither rebuild nor change the checkpoint every method shares.
+def builtin_backbone(protocol, stream=CONSOLE) -> PretrainedBackbone:
+    """The backbone of the built-in ``protocol`` (:func:`builtin_plan`).
 
     Args:
         protocol: The built-in :class:`~benchmark.protocols.Protocol`.
         stream: Where progress and cache messages go (None: silent).
-        use_shipped: See :func:`ensure_pretrained_backbone`.
     """
-    from mmengine.config import Config
-
-    import benchmark.plugins  # noqa: F401  (registers the datasets and transforms)
-    from benchmark.pretrain.recipe import recipe_from_env
-    from benchmark.protocols import synthetic_spec
-
-    return ensure_pretrained_backbone(synthetic_spec(), Config.fromfile(protocol.base_config),
-                                      recipe_from_env(), stream, use_shipped)
+    return _shipped_or_cached(builtin_plan(protocol), stream)
 
 
-def _build(folder: Path, target: SyntheticSpec, data: SyntheticSpec, runner_cfg: dict,
-           recipe: PretrainRecipe, key: str, stream) -> None:
+def _build(folder: Path, plan: BuildPlan, stream) -> None:
     """Generate the pretraining set, train, and install ``folder`` atomically."""
+    target, recipe, data, runner_cfg, key = (plan.target, plan.recipe, plan.data,
+                                             plan.runner_cfg, plan.key)
     start = time.perf_counter()
     if stream is not None:
         stream.write(f"building a pretrained backbone ({recipe.iterations} "

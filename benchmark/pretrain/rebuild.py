@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 
 from benchmark.errors import BenchmarkError
 from benchmark.pretrain.asset import install_asset, shipped_backbone, weight_difference
 from benchmark.pretrain.backbone import (
-    CONSOLE,
     PRETRAIN_THREADS,
     build_cached,
-    pretrained_root,
-    pretraining_config,
+    builtin_plan,
     verify_checkpoint,
 )
-from benchmark.pretrain.recipe import fingerprint, pretraining_spec, recipe_from_env
+from benchmark.streams import CONSOLE, console_stream
 
 REBUILD_SUFFIX = "-rebuild"
 
@@ -40,26 +37,18 @@ def rebuild_and_compare(protocol, update_asset: bool = False, stream=CONSOLE) ->
     """
     import os
 
-    from mmengine.config import Config
-
-    import benchmark.plugins  # noqa: F401  (registers the datasets and transforms)
-    from benchmark.protocols import synthetic_spec
-
-    stream = sys.stderr if stream == CONSOLE else stream
-    target, recipe = synthetic_spec(), recipe_from_env()
+    stream = console_stream(stream)
     if update_asset and (os.environ.get("SEMISEG_PRETRAIN") or os.environ.get("SEMISEG_SYNTHETIC")):
         raise BenchmarkError("--update-asset ships the default recipe's backbone; unset "
                              "SEMISEG_PRETRAIN and SEMISEG_SYNTHETIC")
-    data = pretraining_spec(target, recipe)
-    runner_cfg = pretraining_config(Config.fromfile(protocol.base_config), data, recipe)
-    key = fingerprint(recipe, data, runner_cfg)
-    cache = pretrained_root(data, key)
-    reference = None if update_asset else shipped_backbone(key)
+    plan = builtin_plan(protocol)
+    cache = plan.cache_folder
+    reference = None if update_asset else shipped_backbone(plan.key)
     if reference is None:
         reference = verify_checkpoint(cache)
     scratch = cache.with_name(cache.name + REBUILD_SUFFIX)
     shutil.rmtree(scratch, ignore_errors=True)
-    rebuilt = build_cached(scratch, target, data, runner_cfg, recipe, key, stream)
+    rebuilt = build_cached(scratch, plan, stream)
     report = {"rebuilt": str(rebuilt.path), "rebuilt_sha256": rebuilt.sha256,
               "reference": str(reference.path) if reference else None,
               "reference_sha256": reference.sha256 if reference else None,
@@ -68,7 +57,7 @@ def rebuild_and_compare(protocol, update_asset: bool = False, stream=CONSOLE) ->
     if update_asset:
         previous = _shipped_sha256()
         installed = install_asset(rebuilt.path, rebuilt.meta, _provenance())
-        _refresh_content_manifest(target, data)
+        _refresh_content_manifest(plan.target, plan.data)
         consequence = ("the same bytes as before, so no config hash changes" if
                        previous == installed.sha256 else "every built-in config hash changes: "
                        "regenerate the records")

@@ -97,11 +97,16 @@ def load_records(results_dir: Path) -> list[RunRecord]:
     Raises:
         BenchmarkError: If a record file is unreadable.
     """
-    records = []
-    for path in sorted((Path(results_dir) / "runs").glob("*.json")):
-        try:
-            data = json.loads(path.read_text())
-            records.append(RunRecord(**data))
-        except (json.JSONDecodeError, TypeError) as err:
-            raise BenchmarkError(f"cannot read run record {path}: {err}; delete or fix it") from err
-    return records
+    return [read_record(path) for path in sorted((Path(results_dir) / "runs").glob("*.json"))]
+
+
+def read_record(path: Path) -> RunRecord:
+    """The record stored in ``path``.
+
+    Raises:
+        BenchmarkError: If the file is unreadable, not JSON or not a record.
+    """
+    try:
+        return RunRecord(**json.loads(Path(path).read_text()))
+    except (OSError, ValueError, TypeError) as err:
+        raise BenchmarkError(f"cannot read run record {path}: {err}; delete or fix it") from err

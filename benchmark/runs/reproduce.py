@@ -58,8 +58,7 @@ def hash_mismatch_reasons(record: RunRecord, cfg) -> list[str]:
                        f"{str(cfg.get('pretrained_sha256'))[:12]})")
     if record.plugin_sha256 != cfg.get("plugin_sha256"):
         reasons.append("the plugin's source differs from the record's")
-    if getattr(record, "dataset_sha256", None) and \
-            record.dataset_sha256 != cfg.get("dataset_sha256"):
+    if record.dataset_sha256 and record.dataset_sha256 != cfg.get("dataset_sha256"):
         reasons.append("the generated dataset's files differ from the record's")
     if not reasons:
         reasons.append("protocol or method defaults, or the data stream, changed since the "

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from functools import cache
 from pathlib import Path
 
+from ..streams import CONSOLE, console_stream
 from .materialize import IMAGE_DIR, LABEL_DIR, META_FILE, SPLIT_DIR
 from .spec import SyntheticSpec
 
@@ -60,15 +60,13 @@ def _versions() -> dict:
 
 
 @cache
-def _checked(root: str, meta_mtime_ns: int) -> tuple[str, bool | None]:
-    """Digest of ``root`` and whether it equals the manifest (None: not in the manifest)."""
+def _checked(root: str, meta_mtime_ns: int) -> tuple[str, dict | None]:
+    """Digest of ``root`` and the manifest's entry for its spec (None: not listed)."""
     meta = json.loads((Path(root) / META_FILE).read_text(encoding="utf-8"))
-    digest = content_sha256(Path(root))
-    expected = shipped_manifest().get(meta["fingerprint"], {}).get("content_sha256")
-    return digest, None if expected is None else digest == expected
+    return content_sha256(Path(root)), shipped_manifest().get(meta["fingerprint"])
 
 
-def verified_content_sha256(root: Path, stream=sys.stderr) -> str:
+def verified_content_sha256(root: Path, stream=CONSOLE) -> str:
     """The content digest of the dataset at ``root``, compared with the shipped manifest.
 
     A digest that differs from the manifest's is reported once per process on ``stream``
@@ -79,13 +77,11 @@ def verified_content_sha256(root: Path, stream=sys.stderr) -> str:
         root: A materialised dataset (with ``meta.json``).
         stream: Where the report goes (None: silent).
     """
-    root = Path(root).resolve()
-    meta_file = root / META_FILE
-    digest, matches = _checked(str(root), meta_file.stat().st_mtime_ns)
-    if matches is False and stream is not None and str(root) not in _REPORTED:
+    root, stream = Path(root).resolve(), console_stream(stream)
+    digest, expected = _checked(str(root), (root / META_FILE).stat().st_mtime_ns)
+    differs = expected is not None and expected["content_sha256"] != digest
+    if differs and stream is not None and str(root) not in _REPORTED:
         _REPORTED.add(str(root))
-        fingerprint = json.loads(meta_file.read_text(encoding="utf-8"))["fingerprint"]
-        expected = shipped_manifest()[fingerprint]
         stream.write(
             f"warning: the generated dataset {root} differs from the one the shipped records "
             f"were made on (content SHA-256 {digest[:12]}..., shipped "

@@ -14,7 +14,8 @@ from mmengine.config import Config
 
 
 def compose_check_config(method: str, work_dir: Path, split: str = "1_8",
-                         cfg_options: dict | None = None, iters: int = 2) -> Config:
+                         cfg_options: dict | None = None, iters: int = 2,
+                         backbone: str | None = None) -> Config:
     """Compose the real config of ``method`` on the built-in protocol.
 
     Args:
@@ -23,6 +24,7 @@ def compose_check_config(method: str, work_dir: Path, split: str = "1_8",
         split: Split of the built-in protocol.
         cfg_options: ``--cfg-options`` of the run.
         iters: Training iterations of the composed schedule.
+        backbone: ``--backbone`` of the run (None: the protocol's network).
 
     Raises:
         BenchmarkError: If the config does not compose.
@@ -32,7 +34,7 @@ def compose_check_config(method: str, work_dir: Path, split: str = "1_8",
     from benchmark.runs.spec import RunSpec
 
     spec = RunSpec(method=method, protocol="synthetic", split=split, seed=0, iters=iters,
-                   cfg_options=dict(cfg_options or {}))
+                   cfg_options=dict(cfg_options or {}), backbone=backbone)
     return build_config(spec, get_protocol("synthetic").data_root(), Path(work_dir))
 
 

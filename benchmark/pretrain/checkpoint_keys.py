@@ -5,11 +5,14 @@ or unexpected keys, so a wrong file would train silently from partly random weig
 Before a run starts, the checkpoint's keys are compared with the backbone's; a mismatch
 is one error line with the counts. Shapes are compared with the keys: MMEngine also skips
 a tensor of another shape with only a log line, so one wrong tensor would leave its layer
-random while the record says the checkpoint was loaded. Two public namings are adapted
+random while the record says the checkpoint was loaded. Three public namings are adapted
 (a converted copy is cached and loaded instead): UniMatch's deep-stem ResNets
-(``conv1.0`` ... ``bn1``, which MMSeg's ``ResNetV1c`` calls ``stem.0`` ... ``stem.7``) and
-timm's own names (the :class:`~benchmark.models.backbones.TimmBackbone` keeps them under
-``model.``).
+(``conv1.0`` ... ``bn1``, which MMSeg's ``ResNetV1c`` calls ``stem.0`` ... ``stem.7``),
+timm's own names (the :class:`~benchmark.models.backbones.TimmBackbone` and
+:class:`~benchmark.models.timm_vit.TimmViTBackbone` keep them under ``model.``) and the
+official DINOv2 release files (facebookresearch/dinov2, also as the ``backbone.`` of a
+UniMatch V2 checkpoint), whose names are timm's except for ``register_tokens``
+(timm: ``reg_token``) and the iBOT ``mask_token`` that segmentation never uses (dropped).
 """
 
 from __future__ import annotations
@@ -51,6 +54,14 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             if isinstance(v, torch.Tensor)}
 
 
+def _official_dinov2(key: str) -> str | None:
+    """A facebookresearch/dinov2 name as the ViT backbone's; None for ``mask_token``."""
+    key = key.removeprefix("backbone.")
+    if key == "mask_token":
+        return None
+    return "model." + ("reg_token" if key == "register_tokens" else key)
+
+
 def _unimatch_resnet(key: str) -> str:
     for old, new in UNIMATCH_STEM.items():
         if key.startswith(old):
@@ -58,12 +69,14 @@ def _unimatch_resnet(key: str) -> str:
     return key
 
 
-# Namings tried in order; the first with the most matching keys wins.
+# Namings tried in order; the first with the most matching keys wins. A naming maps a key
+# to the backbone's name, or to None for a tensor the backbone never has.
 RENAMINGS = {
     "as is": lambda k: k,
     "UniMatch ResNet": _unimatch_resnet,
     "backbone.": lambda k: k.removeprefix("backbone."),
     "timm": lambda k: f"model.{k}",
+    "official DINOv2": _official_dinov2,
 }
 
 
@@ -76,11 +89,13 @@ def match_keys(state: dict, expected: set[str]) -> tuple[str, dict, list[str], l
 
     Returns:
         ``(naming, renamed state, missing keys, unexpected keys)``; classifier weights
-        of an ImageNet checkpoint are dropped, not reported.
+        of an ImageNet checkpoint (or a segmentation checkpoint's ``head.``) and the
+        tensors a naming drops are left out, not reported.
     """
     best = None
     for naming, rename in RENAMINGS.items():
-        renamed = {rename(k): v for k, v in state.items() if not CLASSIFIER.match(k)}
+        renamed = {new: v for k, v in state.items()
+                   if not CLASSIFIER.match(k) and (new := rename(k)) is not None}
         hits = len(expected & set(renamed))
         if best is None or hits > best[0]:
             best = (hits, naming, renamed)

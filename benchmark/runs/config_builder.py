@@ -3,7 +3,8 @@
 Composition order (later wins): the protocol's base config (model, data, schedule,
 evaluation), the method's leaf config, the leaf's ``protocol_overrides[<dataset>]``
 (``cityscapes`` applies to every Cityscapes protocol), the run's split files (checked on
-disk), classes and seed, ``--backbone``, the schedule (``--iters`` or the protocol's
+disk), classes and seed, ``--backbone`` (with the settings of its network, see
+:mod:`benchmark.runs.network_settings`), the schedule (``--iters`` or the protocol's
 epochs), ``--pretrained``, and finally ``--cfg-options`` (checked against the config
 composed so far, see :mod:`benchmark.runs.cfg_options`). The protocol rules that
 follow from those values (crop size, BN vs SyncBN, the backbone checkpoint) are
@@ -24,6 +25,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.protocols import FULL_SPLIT, get_protocol
 from benchmark.registry import get_method
 from benchmark.runs.cfg_options import option_problems, strip_new_key_markers
+from benchmark.runs.network_settings import apply_network, check_patch_multiple
 from benchmark.runs.protocol_settings import (
     apply_crop_size,
     epoch_iterations,
@@ -133,10 +135,9 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path,
         set_classes(cfg, cfg.metainfo.classes, cfg.metainfo.palette)
 
     if spec.backbone:
-        from benchmark.models.backbones import apply_backbone, backbone_preset
+        from benchmark.models.backbones import backbone_preset
 
-        apply_backbone(cfg.model.segmentor, backbone_preset(spec.backbone))
-        cfg.backbone_name = spec.backbone
+        apply_network(cfg, backbone_preset(spec.backbone), protocol.dataset)
     if spec.iters is not None:
         set_iterations(cfg, spec.iters)
     elif "num_epochs" in cfg:
@@ -153,6 +154,7 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path,
             raise BenchmarkError("\n".join(problems))
         cfg.merge_from_dict(strip_new_key_markers(spec.cfg_options))
     apply_crop_size(cfg)
+    check_patch_multiple(cfg, _backbone_preset(cfg))
     resolve_norm(cfg)
     resolve_pretrained_backbone(cfg, protocol, require_weights)
     return cfg

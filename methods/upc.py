@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from benchmark.data.photometric import PAPER_BLUR_SIGMA
 from benchmark.registry import register_method
 from benchmark.self_training import SelfTrainingBatch, SelfTrainingSegmentor
 from methods.common import masked_cross_entropy
@@ -35,15 +36,18 @@ class UPC(SelfTrainingSegmentor):
         patch_grid: ``N``.
         ks: Patch counts of the RAS pairs.
         blur_kernel: Gaussian kernel of the photometric augmentation after UPC.
+        blur_sigma: Sigma range of its blur (the protocol's ``strong_aug`` sets it).
     """
 
     def __init__(self, unsup_weight: float = 1.0, patch_grid: int = 4,
-                 ks: tuple[int, ...] = RAS_KS, blur_kernel: int = 13, **kwargs) -> None:
+                 ks: tuple[int, ...] = RAS_KS, blur_kernel: int = 13,
+                 blur_sigma: tuple[float, float] = PAPER_BLUR_SIGMA, **kwargs) -> None:
         super().__init__(**kwargs)
         self.unsup_weight = unsup_weight
         self.patch_grid = patch_grid
         self.ks = tuple(ks)
         self.blur_kernel = blur_kernel
+        self.blur_sigma = tuple(blur_sigma)
 
     def compute_losses(self, batch: SelfTrainingBatch) -> dict[str, Tensor]:
         # labeled forward and loss
@@ -62,7 +66,7 @@ class UPC(SelfTrainingSegmentor):
         # photometric augmentation of the composed images, then the student pass
         preprocessor = self.data_preprocessor
         images = photometric_augment(pairs.images, preprocessor.mean, preprocessor.std,
-                                     self.blur_kernel)
+                                     self.blur_kernel, self.blur_sigma)
         logits = self.logits(self.student, images)
         kept = pairs.labels != 255
         losses["unsup.loss_upc"] = self.unsup_weight * masked_cross_entropy(

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
-from torchvision.transforms import v2 as T
+from benchmark.data.photometric import photometric_recipe
 
 UNLABELED_PAD = 254
 IGNORE = 255
@@ -87,25 +87,29 @@ class PadToCrop(BaseTransform):
 class StrongViews(BaseTransform):
     """Add ``num_views`` photometric copies of the (BGR, uint8) weak crop as ``strong_imgs``.
 
-    Per view, as in UniMatch: ColorJitter(0.5, 0.5, 0.5, 0.25) with p=0.8, grayscale
-    with p=0.2, Gaussian blur with sigma ~ U(0.1, 2.0) with p=0.5.
+    Per view, by default as in UniMatch: ColorJitter(0.5, 0.5, 0.5, 0.25) with p=0.8,
+    grayscale with p=0.2, Gaussian blur with sigma ~ U(0.1, 2.0) with p=0.5. The
+    probabilities and the sigma range are protocol settings (``strong_aug`` in a
+    protocol config, applied by :func:`benchmark.runs.protocol_settings.apply_strong_augmentation`).
 
     Args:
         num_views: Number of strong views (0 adds none).
         photometric: If False the views are plain copies (methods without strong
             photometric augmentation, e.g. CPS).
         blur_kernel: Odd Gaussian kernel size.
+        jitter_p: Probability of the colour jitter.
+        grayscale_p: Probability of the grayscale conversion.
+        blur_p: Probability of the Gaussian blur.
+        blur_sigma: Range ``(min, max)`` the blur's sigma is drawn from, in pixels.
     """
 
     def __init__(self, num_views: int = 1, photometric: bool = True,
-                 blur_kernel: int = 13) -> None:
+                 blur_kernel: int = 13, jitter_p: float = 0.8, grayscale_p: float = 0.2,
+                 blur_p: float = 0.5, blur_sigma: tuple[float, float] = (0.1, 2.0)) -> None:
         self.num_views = num_views
         self.photometric = photometric
-        self.augment = T.Compose([
-            T.RandomApply([T.ColorJitter(0.5, 0.5, 0.5, 0.25)], p=0.8),
-            T.RandomGrayscale(p=0.2),
-            T.RandomApply([T.GaussianBlur(blur_kernel, sigma=(0.1, 2.0))], p=0.5),
-        ])
+        self.augment = photometric_recipe(blur_kernel, jitter_p, grayscale_p, blur_p,
+                                          blur_sigma)
 
     def transform(self, results: dict) -> dict:
         weak = np.ascontiguousarray(results["img"][..., ::-1].transpose(2, 0, 1))  # RGB CHW

@@ -6,5 +6,7 @@ from benchmark.engine.hooks import (
                                     TeacherEMAHook,
                                     TrainProgressHook,
 )
+from benchmark.engine.weight_average import WeightAverageHook, WeightAverageValLoop
 
-__all__ = ["NonFiniteLossHook", "RunProgressHook", "TeacherEMAHook", "TrainProgressHook"]
+__all__ = ["NonFiniteLossHook", "RunProgressHook", "TeacherEMAHook", "TrainProgressHook",
+           "WeightAverageHook", "WeightAverageValLoop"]

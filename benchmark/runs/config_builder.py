@@ -7,8 +7,8 @@ disk), classes and seed, ``--backbone`` (with the settings of its network, see
 :mod:`benchmark.runs.network_settings`), the schedule (``--iters`` or the protocol's
 epochs), ``--pretrained``, and finally ``--cfg-options`` (checked against the config
 composed so far, see :mod:`benchmark.runs.cfg_options`). The protocol rules that
-follow from those values (crop size, BN vs SyncBN, the backbone checkpoint) are
-applied last.
+follow from those values (crop size, strong augmentation, weight averaging, BN vs
+SyncBN, the backbone checkpoint) are applied last.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from benchmark.runs.cfg_options import option_problems, strip_new_key_markers
 from benchmark.runs.network_settings import apply_network, check_patch_multiple
 from benchmark.runs.protocol_settings import (
     apply_crop_size,
+    apply_strong_augmentation,
+    apply_weight_average,
     epoch_iterations,
     resolve_norm,
     set_classes,
@@ -155,6 +157,8 @@ def build_config(spec: RunSpec, data_root: Path, work_dir: Path,
         cfg.merge_from_dict(strip_new_key_markers(spec.cfg_options))
     apply_crop_size(cfg)
     check_patch_multiple(cfg, _backbone_preset(cfg))
+    apply_strong_augmentation(cfg)
+    apply_weight_average(cfg)
     resolve_norm(cfg)
     resolve_pretrained_backbone(cfg, protocol, require_weights)
     return cfg

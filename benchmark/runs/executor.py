@@ -26,7 +26,7 @@ from benchmark.environment import cpu_model, device_info, git_state, package_ver
 from benchmark.protocols import get_protocol
 from benchmark.runs.config_builder import build_config, config_hash
 from benchmark.runs.launcher import apply_launcher, is_main_process
-from benchmark.runs.protocol_settings import backbone_label, evaluation_mode
+from benchmark.runs.protocol_settings import backbone_label, evaluated_weights, evaluation_mode
 from benchmark.runs.record import RunRecord
 from benchmark.runs.results_space import save_record
 from benchmark.runs.spec import RunSpec
@@ -170,7 +170,7 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
         unlabeled_batch=0 if labeled_only else train_loader.batch_size,
         world_size=get_world_size(),
         lr=cfg.optim_wrapper.optimizer.lr,
-        evaluated_network=model.predict_on,
+        evaluated_network=evaluated_weights(cfg, model.predict_on),
         config_hash=experiment_hash,
         git_commit=git["label"],
         git_dirty=git["dirty"],

@@ -27,6 +27,16 @@ metainfo = dict(
     classes=('background', 'circle_stripes', 'square_checker', 'triangle_dots'),
     palette=[[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0]])
 
+# Strong augmentation of every method's strong views (a protocol setting, applied by
+# benchmark.runs.protocol_settings.apply_strong_augmentation): UniMatch's recipe, colour
+# jitter p 0.8, grayscale p 0.2, Gaussian blur p 0.5 with sigma ~ U(0.1, 2.0), CutMix
+# p 0.5; reference_crop scales the sigma range by crop_size / reference_crop.
+strong_aug = dict(jitter_p=0.8, grayscale_p=0.2, blur_p=0.5, blur_sigma=(0.1, 2.0),
+                  reference_crop=None, cutmix_p=0.5)
+# Evaluated weights: None = as trained; a momentum m = an exponential moving average of
+# the weights (time constant 1/m iterations), validated beside the raw weights.
+eval_weight_average = None
+
 geometry = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 # then works for a minute (a long training run).
 WORKER = '''
 import os, time
-from benchmark.runs.sweep import end_with_parent
+from benchmark.runs.side_by_side import end_with_parent
 
 def work(pid_file, arm):
     if arm:
@@ -28,15 +28,14 @@ def work(pid_file, arm):
     time.sleep(60)
 '''
 
-# The sweep's process: one worker in a spawn-context pool, as execute_sweep starts them.
+# The sweep's process: one spawned worker, as benchmark.runs.side_by_side starts them.
 PARENT = '''
 import multiprocessing, sys, time
-from concurrent.futures import ProcessPoolExecutor
 sys.path.insert(0, sys.argv[1])
 import orphan_worker
 if __name__ == "__main__":
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-    pool.submit(orphan_worker.work, sys.argv[2], sys.argv[3] == "1")
+    multiprocessing.get_context("spawn").Process(
+        target=orphan_worker.work, args=(sys.argv[2], sys.argv[3] == "1")).start()
     time.sleep(120)
 '''
 

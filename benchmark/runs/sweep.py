@@ -5,19 +5,15 @@ executor strategy of :func:`execute_sweep`: in this process (``--jobs 1``), in a
 local processes (``--jobs N``), or as submitit jobs (``--executor local|slurm``, see
 :mod:`benchmark.runs.cluster`). Side-by-side runs are separate processes (``spawn``: a
 fresh interpreter per run, so no run inherits another's RNG, thread pool or registry
-state), each limited to its share of the CPU cores. The standard library's
-``ProcessPoolExecutor`` does the scheduling; what it lacks is the per-run thread budget
-and the failure bookkeeping, written here.
+state), each limited to its share of the CPU cores; :mod:`benchmark.runs.side_by_side`
+starts them and ends them all on Ctrl-C.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
-import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +21,7 @@ from pathlib import Path
 from mmengine.config import Config
 
 from benchmark.errors import BenchmarkError, NonFiniteLossError
+from benchmark.runs.side_by_side import WorkerEnded, run_side_by_side
 from benchmark.runs.spec import RunSpec
 
 #: Full progress lines per run when several runs share the console.
@@ -178,41 +175,19 @@ def attempt_in_worker(threads: int | None, spec: RunSpec, cfg: Config, options: 
         return attempt_run(spec, cfg, options, label, progress_lines=PARALLEL_PROGRESS_LINES)
 
 
-def end_with_parent() -> None:
-    """Have the kernel end this process with SIGTERM when the process that started it ends.
-
-    A side-by-side worker must not outlive its sweep: killed with SIGTERM, the sweep's
-    process would otherwise leave its workers training and writing records as orphans.
-    ``ProcessPoolExecutor`` has no such option, so this sets Linux's
-    ``PR_SET_PDEATHSIG`` by hand (no-op on other systems). The interrupted run keeps its
-    last resume checkpoint. If the parent is already gone, the process ends at once.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import signal
-
-    parent = multiprocessing.parent_process()
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
-    if parent is not None and os.getppid() != parent.pid:
-        os._exit(1)
-
-
-def _pool_worker(threads: int | None, spec: RunSpec, cfg: Config, options: SweepOptions,
-                 label: str) -> RunOutcome:
-    """Entry of a side-by-side worker: :func:`end_with_parent`, then :func:`attempt_in_worker`."""
-    end_with_parent()
-    return attempt_in_worker(threads, spec, cfg, options, label)
-
-
-def _result_of(future, spec: RunSpec, label: str) -> RunOutcome:
-    """The worker's outcome, or a failure if the worker process itself died (e.g. killed)."""
+def _side_by_side_worker(threads: int | None, spec: RunSpec, cfg: Config,
+                         options: SweepOptions, label: str) -> RunOutcome:
+    """Entry of a side-by-side worker: :func:`attempt_in_worker`, whose own failures (e.g.
+    a plugin that does not import here) are the run's outcome."""
     try:
-        return future.result()
-    except Exception as err:  # noqa: BLE001 - e.g. BrokenProcessPool after an out-of-memory kill
-        return RunOutcome(spec, "failed", f"{label}: failed: worker process ended: "
-                          f"{type(err).__name__}: {err}")
+        return attempt_in_worker(threads, spec, cfg, options, label)
+    except Exception as err:  # noqa: BLE001 - reported as the run's failure
+        return _worker_failure(spec, label, f"{type(err).__name__}: {err}")
+
+
+def _worker_failure(spec: RunSpec, label: str, reason: str) -> RunOutcome:
+    """The outcome of a run whose worker failed outside the run (or died): one line."""
+    return RunOutcome(spec, "failed", f"{label}: failed: worker process ended: {reason}")
 
 
 def execute_sweep(runs: list[tuple[RunSpec, Config, str]], options: SweepOptions,
@@ -229,7 +204,7 @@ def execute_sweep(runs: list[tuple[RunSpec, Config, str]], options: SweepOptions
             current ``sys.stderr``, looked up at call time).
         cluster: :class:`~benchmark.runs.cluster.ClusterSettings` to run each run as a
             submitit job (``jobs`` then only sets the threads of local jobs); None runs
-            here or in a local process pool.
+            here or in local worker processes.
 
     Returns:
         The outcomes, in the order the runs ended.
@@ -247,39 +222,26 @@ def execute_sweep(runs: list[tuple[RunSpec, Config, str]], options: SweepOptions
             outcomes.append(attempt_run(spec, cfg, options, label))
             print(outcomes[-1].message, file=stream)
         return outcomes
+    return _execute_side_by_side(runs, options, jobs, stream)
+
+
+def _execute_side_by_side(runs: list[tuple[RunSpec, Config, str]], options: SweepOptions,
+                          jobs: int, stream) -> list[RunOutcome]:
+    """``jobs`` runs at a time in worker processes; Ctrl-C ends them all (see
+    :func:`~benchmark.runs.side_by_side.run_side_by_side`) and goes on as KeyboardInterrupt.
+    """
     threads = None if os.environ.get("OMP_NUM_THREADS") else threads_per_run(jobs)
     print(f"training {len(runs)} runs, {jobs} at a time"
           f"{f', {threads} thread(s) each' if threads else ''}", file=stream)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context,
-                             max_tasks_per_child=1) as pool:
-        futures = {pool.submit(_pool_worker, threads, spec, cfg, options, label):
-                   (spec, label) for spec, cfg, label in runs}
-        try:
-            for future in as_completed(futures):
-                outcomes.append(_result_of(future, *futures[future]))
-                print(outcomes[-1].message, file=stream)
-        except BaseException:
-            end_workers(pool)
-            raise
+    outcomes = []
+
+    def report(index: int, result: RunOutcome | WorkerEnded) -> None:
+        spec, _, label = runs[index]
+        if isinstance(result, WorkerEnded):  # e.g. killed when out of memory
+            result = _worker_failure(spec, label, str(result))
+        outcomes.append(result)
+        print(result.message, file=stream)
+
+    run_side_by_side([(_side_by_side_worker, (threads, spec, cfg, options, label))
+                      for spec, cfg, label in runs], jobs, report)
     return outcomes
-
-
-def end_workers(pool: ProcessPoolExecutor, grace_seconds: float = 2.0) -> None:
-    """End a pool's runs now (after Ctrl-C): drop the queued ones, terminate the workers.
-
-    A worker can outlive a Ctrl-C (a library that swallows or ignores ``SIGINT``); the
-    pool would then wait for its run to finish at exit, minutes later. Each worker gets
-    SIGTERM, then SIGKILL after ``grace_seconds``; a run's last resume checkpoint is
-    complete on disk either way (its link moves only after the file is written).
-    """
-    workers = list((pool._processes or {}).values())  # the pool has no public handle on them
-    for worker in workers:
-        worker.terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
-    deadline = time.monotonic() + grace_seconds
-    for worker in workers:
-        worker.join(max(0.0, deadline - time.monotonic()))
-        if worker.is_alive():
-            worker.kill()
-            worker.join()

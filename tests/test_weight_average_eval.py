@@ -72,3 +72,37 @@ def test_a_momentum_outside_0_1_is_one_line_before_training(tmp_path, capsys):
     assert code == 2
     assert "eval_weight_average=1.0 is not a momentum in (0, 1)" in capsys.readouterr().err
     assert not (tmp_path / "r" / "runs").exists()
+
+
+def test_a_killed_run_resumes_to_the_same_average_and_raw_weights(tmp_path):
+    import os
+    import subprocess
+
+    from tests.test_resume import (
+        _command,
+        _final_state,
+        _interrupt_after_checkpoint,
+        _run_dir,
+    )
+    from tests.test_resume import _record as resume_record
+
+    options = ("eval_weight_average=0.2",)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    reference = tmp_path / "reference"
+    done = subprocess.run(_command(reference / "results", reference / "work", options=options),
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results, work = tmp_path / "results", tmp_path / "work"
+    _interrupt_after_checkpoint(results, work, options=options)
+    again = subprocess.run(_command(results, work, options=options), capture_output=True,
+                           text=True, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming from iteration 16" in again.stderr
+    expected, resumed = resume_record(reference / "results"), resume_record(results)
+    assert resumed["val_history"] == expected["val_history"]  # averaged and raw.* alike
+    want = _final_state(_run_dir(reference / "work") / "iter_24.pth")
+    got = _final_state(_run_dir(work) / "iter_24.pth")
+    for part in ("state_dict", "ema_state_dict"):
+        assert want[part].keys() == got[part].keys()
+        for key, tensor in want[part].items():
+            assert torch.equal(tensor, got[part][key]), (part, key)

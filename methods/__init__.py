@@ -18,5 +18,6 @@ from methods import (  # noqa: F401
     u2pl,
     unimatch,
     unimatch_sop,
+    unimatch_v2,
     upc,
 )

@@ -29,9 +29,11 @@ from methods.ops.u2pl import (
     u2pl_cutmix_boxes,
 )
 
-# decode head type -> its module whose input is the concatenated ASPP and low-level features
+# decode head type -> its module whose input is the decoder's last feature map: the
+# concatenated ASPP and low-level features (DeepLabv3+), the fused maps (DPT: its last 3x3)
 FUSION_MODULES = {"OfficialDeepLabV3PlusHead": "fuse",
-                  "DepthwiseSeparableASPPHead": "sep_bottleneck"}
+                  "DepthwiseSeparableASPPHead": "sep_bottleneck",
+                  "TimmDPTHead": "project"}
 
 
 class RepresentationHead(nn.Sequential):
@@ -121,7 +123,8 @@ class U2PL(SemiSegmentor):
         feature_module: Submodule of the decode head whose input the representation head
             reads; None picks the head's fusion convolutions (:data:`FUSION_MODULES`,
             whose input is the concatenated ASPP and low-level features at stride 4:
-            ``fuse`` of the official head, ``sep_bottleneck`` of MMSeg's).
+            ``fuse`` of the official head, ``sep_bottleneck`` of MMSeg's; on the DPT
+            network the input of its final ``project`` convolution).
         warm_start_ratio: Fraction of the schedule trained with ``L_s`` only (``E_0 / E``).
         cutmix_prob: Probability of CutMix for a batch.
         **kwargs: :class:`~benchmark.models.SemiSegmentor` arguments; the leaf config sets

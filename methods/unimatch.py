@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from benchmark.models import SemiBatch, SemiSegmentor
 from benchmark.registry import register_method
 from methods.common import masked_cross_entropy
 from methods.common.weak_to_strong import PseudoTargets, cutmix_strong_views, eval_mode_logits
+
+
+def head_feature_indices(head: nn.Module) -> set[int]:
+    """Indices of the backbone features a decode head reads.
+
+    DeepLabv3+: the low-level ``c1`` (index 0) and ``in_index``; a head reading several
+    inputs (the DPT head's four ViT maps): every index of its ``in_index``.
+    """
+    if isinstance(head.in_index, (list, tuple)):
+        return set(head.in_index)
+    return {0, head.in_index}
 
 
 @register_method(
@@ -38,12 +49,12 @@ class UniMatch(SemiSegmentor):
     def clean_and_perturbed_logits(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
         """Raw head logits of ``inputs`` with clean and dropout-perturbed features.
 
-        The backbone runs once; the features the DeepLabv3+ head reads (``in_index`` and
-        the low-level index 0) are concatenated with their ``Dropout2d`` copies along the
-        batch, and the head (an unmodified MMSeg module) runs once on the result.
+        The backbone runs once; the features the head reads (:func:`head_feature_indices`)
+        are concatenated with their ``Dropout2d`` copies along the batch, and the head (an
+        unmodified MMSeg module) runs once on the result.
         """
         features = self.student.extract_feat(inputs)
-        head_inputs = {0, self.student.decode_head.in_index}
+        head_inputs = head_feature_indices(self.student.decode_head)
         doubled = [
             torch.cat([f, F.dropout2d(f, self.fp_dropout, training=True)]) if i in head_inputs
             else torch.cat([f, f])

@@ -26,6 +26,7 @@ from benchmark.environment import cpu_model, device_info, git_state, package_ver
 from benchmark.protocols import get_protocol
 from benchmark.runs.config_builder import build_config, config_hash
 from benchmark.runs.launcher import apply_launcher, is_main_process
+from benchmark.runs.network_settings import network_label
 from benchmark.runs.protocol_settings import backbone_label, evaluated_weights, evaluation_mode
 from benchmark.runs.record import RunRecord
 from benchmark.runs.results_space import save_record
@@ -196,6 +197,7 @@ def execute_run(spec: RunSpec, results_dir: Path, work_root: Path, label: str = 
         resumed_from=resumed_from,
         plugin_sha256=cfg.get("plugin_sha256"),
         backbone=backbone_label(cfg),
+        network=network_label(cfg),
         eval_mode=evaluation_mode(cfg),
         global_batch=train_loader.batch_size * get_world_size(),
         split_sha256=cfg.get("split_sha256"),

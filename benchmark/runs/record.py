@@ -26,8 +26,9 @@ class RunRecord:
     older than the fields. ``resumed_from`` is the iteration an
     interrupted run was resumed from (0: trained in one go). ``plugin_sha256`` is the
     source hash of an external plugin (None for built-in methods).
-    ``backbone`` is the backbone choice and ``eval_mode`` how the evaluated network
-    predicts (``whole`` or ``slide <window>/<stride>``); records written before these
+    ``backbone`` is the backbone choice, ``network`` the network it is used in
+    (``deeplabv3plus``, or ``vit_dpt`` for a ViT backbone; None in older records) and
+    ``eval_mode`` how the evaluated network predicts (``whole`` or ``slide <window>/<stride>``); records written before these
     fields existed load with them empty. ``git_dirty`` says whether tracked files
     differed from ``git_commit`` and ``git_diff_sha256`` hashes that diff.
     ``global_batch`` is the labeled images per step over all processes
@@ -76,6 +77,7 @@ class RunRecord:
     split_sha256: str | None = None
     cpu: str | None = None
     dataset_sha256: str | None = None
+    network: str | None = None
     record_version: int = RECORD_VERSION
 
     @property

@@ -33,6 +33,11 @@ class PseudoTargets:
         probs, confidence, label = pseudo_label_targets(logits)
         return cls(probs, confidence, label, valid)
 
+    def reversed(self) -> PseudoTargets:
+        """The targets of the batch in reverse order (image ``b`` gets ``B-1-b``'s)."""
+        return PseudoTargets(self.probs.flip(0), self.confidence.flip(0), self.label.flip(0),
+                             self.valid.flip(0))
+
     def mixed(self, box: Tensor, partner: PseudoTargets) -> PseudoTargets:
         """Targets of a CutMix'd image: ``partner`` inside ``box``, ``self`` outside."""
         return PseudoTargets(

@@ -153,3 +153,29 @@ def test_diverged_runs_are_counted_in_the_cell_and_left_out_of_mean_and_test():
     assert data.loc[("unimatch", "1_8"), "diff_vs_supervised"] == pytest.approx(7.0)
     assert data.loc[("cps", "full"), "n"] == 0 and data.loc[("cps", "full"), "diverged"] == 1
     assert "diverged" not in "".join(protocol_blocks(small_set(), "synthetic")[0].footnotes)
+
+
+def _footnotes(records) -> list[str]:
+    return protocol_blocks(records, "synthetic")[0].footnotes
+
+
+def test_the_batch_footnote_says_whether_the_labeled_batches_are_equal():
+    equal = _footnotes(small_set())
+    assert ("batch per iteration: supervised-only 8 labeled crops, the semi-supervised "
+            "methods 8 labeled + 8 unlabeled; the same labeled batch, so a gain is what the "
+            "unlabeled images add.") in equal
+    larger = [make_record("supervised", "1_8", s, 50.0, labeled_batch=16) for s in range(2)]
+    larger += [make_record("fixmatch", "1_8", s, 52.0) for s in range(2)]
+    assert ("batch per iteration: supervised-only 16 labeled crops, the semi-supervised "
+            "methods 8 labeled + 8 unlabeled.") in _footnotes(larger)
+
+
+def test_the_weights_footnote_appears_only_when_a_run_evaluated_averaged_weights():
+    assert not any(n.startswith("evaluated weights") for n in _footnotes(small_set()))
+    records = [make_record(m, "1_8", s, 50.0 + s,
+                           evaluated_network=f"{'teacher' if m == 'fixmatch' else 'student'}"
+                                             ", weight average 0.01")
+               for m in ("supervised", "fixmatch") for s in range(2)]
+    notes = [n for n in _footnotes(records) if n.startswith("evaluated weights")]
+    assert notes == ["evaluated weights: weight average 0.01 (an exponential moving average "
+                     "of each method's evaluated network, README)."]

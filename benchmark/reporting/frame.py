@@ -36,7 +36,9 @@ def records_frame(records: list[RunRecord]) -> pd.DataFrame:
                  best_iter=r.best_iter, val_history=r.val_history,
                  diagnostics=r.diagnostics, work_dir=r.work_dir,
                  threads=getattr(r, "threads", None), cpu=getattr(r, "cpu", None),
-                 eval_mode=getattr(r, "eval_mode", "") or "")
+                 eval_mode=getattr(r, "eval_mode", "") or "",
+                 labeled_batch=r.labeled_batch, unlabeled_batch=r.unlabeled_batch,
+                 evaluated_network=r.evaluated_network)
             for r in records]
     return pd.DataFrame(rows)
 

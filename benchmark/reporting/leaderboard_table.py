@@ -153,12 +153,49 @@ def leaderboard_block(runs: pd.DataFrame, protocol: str, metric: str = "final") 
         footnotes.append("n=k of m, j diverged: j of the cell's m runs ended with a NaN mIoU "
                          "(the run diverged); the mean, the spread and the test use the k "
                          "others.")
+    footnotes.extend(batch_note(runs) + weights_note(runs))
     if mixed:
         footnotes.append(f"{MIXED_MACHINES}: the cell's runs were trained with different thread "
                          "counts or CPU kinds, which round floats differently; its spread "
                          "includes that (README, reproducibility).")
     return Block(TITLES[metric].format(protocol=protocol) + evaluation_note(runs), table, best,
                  footnotes, _long_form(summary, best, comparisons))
+
+
+def _batches(runs: pd.DataFrame) -> list[str]:
+    pairs = sorted(set(zip(runs["labeled_batch"], runs["unlabeled_batch"])))
+    return [f"{int(labeled)} labeled" + (f" + {int(unlabeled)} unlabeled" if unlabeled else "")
+            for labeled, unlabeled in pairs]
+
+
+def batch_note(runs: pd.DataFrame) -> list[str]:
+    """The batches per iteration of supervised-only and of the other rows, as a footnote.
+
+    Empty for records without batch sizes or a table without supervised-only rows.
+    """
+    if "labeled_batch" not in runs or runs["labeled_batch"].isna().all():
+        return []
+    supervised = runs[runs.method == SUPERVISED]
+    others = runs[(runs.method != SUPERVISED) & (runs.unlabeled_batch > 0)]
+    if supervised.empty or others.empty:
+        return []
+    same = set(supervised.labeled_batch) == set(others.labeled_batch)
+    return [f"batch per iteration: supervised-only {' or '.join(_batches(supervised))} crops, "
+            f"the semi-supervised methods {' or '.join(_batches(others))}"
+            + ("; the same labeled batch, so a gain is what the unlabeled images add."
+               if same else ".")]
+
+
+def weights_note(runs: pd.DataFrame) -> list[str]:
+    """A footnote naming the averaged weights if any run evaluated them."""
+    if "evaluated_network" not in runs:
+        return []
+    averaged = sorted({name.split(", ", 1)[1] for name in runs.evaluated_network.dropna()
+                       if ", weight average" in name})
+    if not averaged:
+        return []
+    return [f"evaluated weights: {' or '.join(averaged)} (an exponential moving average of "
+            "each method's evaluated network, README)."]
 
 
 def evaluation_note(runs: pd.DataFrame) -> str:

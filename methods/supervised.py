@@ -10,15 +10,16 @@ from benchmark.registry import register_method
 
 @register_method(
     "supervised",
-    description="supervised-only reference: labeled crops only, batch 16, matched iterations",
+    description="supervised-only reference: labeled crops only, the semi-supervised labeled "
+                "batch, matched iterations",
     paper="none (reference); matched-iteration schedule as in Chen et al., CVPR 2021 (CPS)",
     needs_unlabeled=False,
 )
 class SupervisedOnly(SemiSegmentor):
     """Train on labeled data alone: ``L = meanCE(z_l, y)`` (OHEM on Cityscapes).
 
-    The schedule matches the semi-supervised iteration count ``T`` with ``B_l = 16``
-    (set in the leaf config), as CPS does.
+    The schedule matches the semi-supervised iteration count ``T`` (as CPS does) with
+    the protocol's labeled batch ``B_l``, the one the semi-supervised methods get.
     """
 
     def compute_losses(self, batch: SemiBatch) -> dict[str, Tensor]:

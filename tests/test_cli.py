@@ -93,7 +93,9 @@ def test_two_iteration_run_writes_complete_records_and_leaderboard(tmp_path):
         assert record["pretrained"]["sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     by_method = {json.loads(p.read_text())["method"]: json.loads(p.read_text()) for p in records}
     assert by_method["supervised"]["unlabeled_batch"] == 0
-    assert by_method["supervised"]["labeled_batch"] == 16
+    # supervised-only gets the semi-supervised methods' labeled batch (8 + 8 for them)
+    assert by_method["supervised"]["labeled_batch"] == by_method["meanteacher"]["labeled_batch"]
+    assert by_method["supervised"]["labeled_batch"] == 8
     assert by_method["meanteacher"]["evaluated_network"] == "teacher"
     assert by_method["supervised"]["ema"] is None
     assert by_method["meanteacher"]["ema"]["warmup"] == "min(1 - 1/(t+1), w)"

@@ -31,8 +31,8 @@ def test_two_gloo_processes_write_one_record_with_the_single_process_schema(tmp_
     assert multi.returncode == 0, multi.stderr[-3000:]
     (one,), (two,) = _records(tmp_path / "one"), _records(tmp_path / "two")
     assert set(two) == set(one)
-    assert (one["world_size"], one["global_batch"]) == (1, 16)
-    assert (two["world_size"], two["global_batch"], two["labeled_batch"]) == (2, 32, 16)
+    assert (one["world_size"], one["global_batch"]) == (1, 8)
+    assert (two["world_size"], two["global_batch"], two["labeled_batch"]) == (2, 16, 8)
     assert two["config_hash"] != one["config_hash"]  # another global batch, another experiment
     lines = multi.stderr.splitlines()
     assert lines.count("note: --launcher pytorch trains one run at a time over its processes; "

@@ -14,7 +14,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Time components on SOP-shaped inputs and print figures and ratios.")
     parser.add_argument("target", choices=["sinkhorn", "methods", "sop-overhead", "runner"],
                         help="sinkhorn: batched solver vs a POT loop at the Pascal shape; "
-                        "methods: training-step time of --methods side by side; "
+                        "methods: training-step time of --methods (on each of --backbones) "
+                        "side by side; "
                         "sop-overhead: sop training step with tau=0.25 vs tau=0 "
                         "(built-in protocol); runner: where a Runner training iteration of "
                         "--method spends its time (data, forward, backward, optimiser, "
@@ -27,6 +28,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--methods", default="supervised,meanteacher",
                         help="methods target: comma list, the first is the reference")
+    parser.add_argument("--backbones", default="protocol",
+                        help="methods target: comma list of --backbone values, each method "
+                        "timed on each; 'protocol' = the protocol's network (e.g. "
+                        "'protocol,timm:test_vit')")
     parser.add_argument("--steps", type=int, default=20,
                         help="methods and sop-overhead targets: timed steps")
     parser.add_argument("--warmup", type=int, default=None,
@@ -65,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
         from benchmark.perf.step_timing import format_step_timings, time_training_steps
 
         names = [m.strip() for m in args.methods.split(",") if m.strip()]
-        timings = [time_training_steps(name, steps=args.steps) for name in names]
+        backbones = [None if b.strip() == "protocol" else b.strip()
+                     for b in args.backbones.split(",") if b.strip()]
+        timings = [time_training_steps(name, steps=args.steps, backbone=backbone)
+                   for name in names for backbone in backbones]
         print(format_step_timings(timings))
         return 0
     from benchmark.perf.sinkhorn_bench import format_sinkhorn_report, run_sinkhorn_benchmark

@@ -75,7 +75,7 @@ def _peak_memory_mb(kind: str) -> float | None:
 
 def time_training_steps(method: str, protocol: str = "synthetic", split: str = "1_8",
                         steps: int = 20, warmup: int = 3, cfg_options: dict | None = None,
-                        seed: int = 0) -> StepTiming:
+                        seed: int = 0, backbone: str | None = None) -> StepTiming:
     """Build ``method`` on the protocol's real config and time ``steps`` training steps.
 
     Args:
@@ -86,6 +86,8 @@ def time_training_steps(method: str, protocol: str = "synthetic", split: str = "
         warmup: Untimed steps first.
         cfg_options: Config overrides (dotted keys), e.g. ``{"model.sop_weight": 0.0}``.
         seed: Seed of the model initialisation and the data.
+        backbone: ``--backbone`` (None: the protocol's network); named in the timing's
+            ``method`` label as ``method [backbone]``.
 
     Returns:
         The timing.
@@ -94,7 +96,7 @@ def time_training_steps(method: str, protocol: str = "synthetic", split: str = "
 
     register_all_modules(init_default_scope=True)
     spec = RunSpec(method=method, protocol=protocol, split=split, seed=seed,
-                   cfg_options=cfg_options or {})
+                   cfg_options=cfg_options or {}, backbone=backbone)
     cfg = build_config(spec, get_protocol(protocol).data_root(), Path("/tmp/unused"))
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -116,7 +118,8 @@ def time_training_steps(method: str, protocol: str = "synthetic", split: str = "
             durations.append(time.perf_counter() - start)
     peak = _peak_memory_mb(memory_kind)
     del model, optim_wrapper
-    return StepTiming(method, statistics.median(durations), statistics.mean(durations),
+    label = f"{method} [{backbone}]" if backbone else method
+    return StepTiming(label, statistics.median(durations), statistics.mean(durations),
                       data_per_batch, len(durations), peak, memory_kind)
 
 

@@ -30,7 +30,11 @@ from benchmark.runs.spec import RunSpec
 
 @dataclass
 class StepTiming:
-    """Timing of one method's training steps (seconds)."""
+    """Timing of one method's training steps (seconds).
+
+    ``median_cpu_step`` is the process's CPU time per step (all its threads): on a machine
+    shared with other jobs it moves much less than the wall-clock ``median_step``.
+    """
 
     method: str
     median_step: float
@@ -39,6 +43,7 @@ class StepTiming:
     steps: int
     peak_memory_mb: float | None = None
     memory_kind: str = ""
+    median_cpu_step: float | None = None
 
 
 def _reset_peak_memory() -> str:
@@ -109,18 +114,20 @@ def time_training_steps(method: str, protocol: str = "synthetic", split: str = "
 
     memory_kind = _reset_peak_memory()
     model, optim_wrapper = build_quiet_trainer(cfg.model, cfg.optim_wrapper, seed)
-    durations = []
+    durations, cpu_durations = [], []
     for i, batch in enumerate(batches):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         model.train_step(batch, optim_wrapper)
         model.update_teacher(i)
         if i >= warmup:
             durations.append(time.perf_counter() - start)
+            cpu_durations.append(time.process_time() - cpu_start)
     peak = _peak_memory_mb(memory_kind)
     del model, optim_wrapper
     label = f"{method} [{backbone}]" if backbone else method
     return StepTiming(label, statistics.median(durations), statistics.mean(durations),
-                      data_per_batch, len(durations), peak, memory_kind)
+                      data_per_batch, len(durations), peak, memory_kind,
+                      statistics.median(cpu_durations))
 
 
 def format_step_timings(timings: list[StepTiming]) -> str:
@@ -136,10 +143,14 @@ def format_step_timings(timings: list[StepTiming]) -> str:
         if t.peak_memory_mb is not None and reference.peak_memory_mb:
             memory = [f"{t.peak_memory_mb:.0f}",
                       f"{t.peak_memory_mb / reference.peak_memory_mb:.2f}x"]
+        cpu = ["-", "-"]
+        if t.median_cpu_step is not None and reference.median_cpu_step:
+            cpu = [f"{t.median_cpu_step * 1000:.1f}",
+                   f"{t.median_cpu_step / reference.median_cpu_step:.2f}x"]
         rows.append([t.method, f"{t.median_step * 1000:.1f}", f"{t.mean_step * 1000:.1f}",
-                     f"{t.median_step / reference.median_step:.2f}x", *memory,
+                     f"{t.median_step / reference.median_step:.2f}x", *cpu, *memory,
                      f"{t.data_per_batch * 1000:.1f}"])
     kind = reference.memory_kind or "peak memory"
     headers = ["method", "median ms/step", "mean ms/step", f"vs {reference.method}",
-               f"{kind} MB", f"vs {reference.method}", "data ms/batch (separate)"]
+               "median CPU ms/step", f"vs {reference.method}", f"{kind} MB", f"vs {reference.method}", "data ms/batch (separate)"]
     return tabulate(rows, headers=headers, tablefmt="github")

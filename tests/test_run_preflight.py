@@ -104,7 +104,7 @@ CASES = {
         ["--methods", "meanteacher,nosuch", "--seeds=-2", "--jobs", "0"],
         ["unknown method 'nosuch'; valid methods: cps, cps_nocutmix, cutmix_seg, dars, "
          "fixmatch, meanteacher, random_noise, sop, supervised, u2pl, unimatch, "
-         "unimatch_sop, upc",
+         "unimatch_sop, unimatch_v2, upc",
          "--seeds expects integers >= 0, got '-2'",
          "--jobs must be 'auto' or a positive integer, got '0'"]),
 }

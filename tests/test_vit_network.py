@@ -97,9 +97,11 @@ def test_vit_backbone_selects_the_dpt_network_in_config_and_hash(tmp_path):
     assert vit.network_name == "vit_dpt" and "network_name" not in cnn
     assert vit.model.segmentor.backbone.type == "TimmViTBackbone"
     head = vit.model.segmentor.decode_head
-    assert head.type == "TimmDPTHead" and head.num_classes == cnn.model.segmentor.decode_head.num_classes
+    assert head.type == "TimmDPTHead"
+    assert head.num_classes == cnn.model.segmentor.decode_head.num_classes
     # the network's optimiser, for every method alike; no ViT weights exist for the data
-    assert vit.optim_wrapper.optimizer.type == "AdamW" and "momentum" not in vit.optim_wrapper.optimizer
+    optimizer = vit.optim_wrapper.optimizer
+    assert optimizer.type == "AdamW" and "momentum" not in optimizer
     assert vit.pretrained == "none"
     assert config_hash(vit) != config_hash(cnn)
 
@@ -115,10 +117,9 @@ def test_a_crop_off_the_patch_grid_is_one_line_naming_the_fix(tmp_path):
 
 
 def _real_protocol_config(protocol: str, tmp_path: Path):
+    import benchmark.plugins  # noqa: F401
     from benchmark.runs.config_builder import build_config
     from benchmark.runs.spec import RunSpec
-
-    import benchmark.plugins  # noqa: F401
 
     spec = RunSpec(method="unimatch_v2", protocol=protocol, split="1_8", seed=0,
                    backbone="timm:vit_base_patch14_dinov2")

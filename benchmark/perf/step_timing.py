@@ -152,5 +152,6 @@ def format_step_timings(timings: list[StepTiming]) -> str:
                      f"{t.data_per_batch * 1000:.1f}"])
     kind = reference.memory_kind or "peak memory"
     headers = ["method", "median ms/step", "mean ms/step", f"vs {reference.method}",
-               "median CPU ms/step", f"vs {reference.method}", f"{kind} MB", f"vs {reference.method}", "data ms/batch (separate)"]
+               "median CPU ms/step", f"vs {reference.method}", f"{kind} MB",
+               f"vs {reference.method}", "data ms/batch (separate)"]
     return tabulate(rows, headers=headers, tablefmt="github")

@@ -28,8 +28,9 @@ class RunRecord:
     source hash of an external plugin (None for built-in methods).
     ``backbone`` is the backbone choice, ``network`` the network it is used in
     (``deeplabv3plus``, or ``vit_dpt`` for a ViT backbone; None in older records) and
-    ``eval_mode`` how the evaluated network predicts (``whole`` or ``slide <window>/<stride>``); records written before these
-    fields existed load with them empty. ``git_dirty`` says whether tracked files
+    ``eval_mode`` how the evaluated network predicts (``whole`` or ``slide
+    <window>/<stride>``); records written before these fields existed load with them
+    empty. ``git_dirty`` says whether tracked files
     differed from ``git_commit`` and ``git_diff_sha256`` hashes that diff.
     ``global_batch`` is the labeled images per step over all processes
     (``labeled_batch x world_size``). ``split_sha256`` hashes the image/label ids the split

@@ -28,7 +28,8 @@ def test_complementary_masks_split_every_channel_between_the_views(pairs, ratio)
 
 
 def test_complementary_masks_drop_half_the_channels_on_average():
-    mask_1, _ = complementary_channel_masks(64, 512, 1.0, generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    mask_1, _ = complementary_channel_masks(64, 512, 1.0, generator=generator)
     assert abs(float((mask_1 == 0).float().mean()) - 0.5) < 0.01
 
 
@@ -136,7 +137,8 @@ def test_the_teacher_gives_the_pseudo_labels_and_is_evaluated(tmp_path):
     model.loss(inputs, samples)
     expected = model.teacher_logits(inputs["unlabeled"].weak).argmax(1)
     assert torch.equal(reported["pseudo_label"], expected)
-    assert not torch.equal(expected, model.logits(model.student, inputs["unlabeled"].weak).argmax(1))
+    student_labels = model.logits(model.student, inputs["unlabeled"].weak).argmax(1)
+    assert not torch.equal(expected, student_labels)
 
 
 def test_without_a_teacher_the_method_stops(tmp_path):

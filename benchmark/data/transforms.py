@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
+
 from benchmark.data.photometric import photometric_recipe
 
 UNLABELED_PAD = 254

@@ -179,3 +179,12 @@ def test_the_weights_footnote_appears_only_when_a_run_evaluated_averaged_weights
     notes = [n for n in _footnotes(records) if n.startswith("evaluated weights")]
     assert notes == ["evaluated weights: weight average 0.01 (an exponential moving average "
                      "of each method's evaluated network, README)."]
+
+
+def test_rows_of_one_method_on_two_backbones_are_named_by_the_backbone():
+    records = [make_record("unimatch", "1_8", s, 60.0 + s, backbone="ResNetV1c-18",
+                           config_hash="a" * 64) for s in range(2)]
+    records += [make_record("unimatch", "1_8", s, 50.0 + s, backbone="timm:test_vit",
+                            config_hash="b" * 64) for s in range(2)]
+    rows = set(protocol_blocks(records, "synthetic")[0].table.index)
+    assert rows == {"unimatch [ResNetV1c-18, 100 it]", "unimatch [timm:test_vit, 100 it]"}

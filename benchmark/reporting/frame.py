@@ -38,7 +38,8 @@ def records_frame(records: list[RunRecord]) -> pd.DataFrame:
                  threads=getattr(r, "threads", None), cpu=getattr(r, "cpu", None),
                  eval_mode=getattr(r, "eval_mode", "") or "",
                  labeled_batch=r.labeled_batch, unlabeled_batch=r.unlabeled_batch,
-                 evaluated_network=r.evaluated_network)
+                 evaluated_network=r.evaluated_network,
+                 backbone=getattr(r, "backbone", None) or "")
             for r in records]
     return pd.DataFrame(rows)
 
@@ -48,17 +49,24 @@ def row_labels(frame: pd.DataFrame) -> pd.Series:
 
     The config hash covers the split, so a method always has one hash per split; rows
     are therefore split only where one (method, split) cell holds several hashes. Such a
-    method's rows are named by what the user varied: iterations, then ``--cfg-options``,
-    and the hash prefix as a last resort (e.g. code or dataset changed, same options).
+    method's rows are named by what the user varied: the backbone (where the method has
+    runs on several), iterations, then ``--cfg-options``, and the hash prefix as a last
+    resort (e.g. code or dataset changed, same options).
     """
     hashes_per_cell = frame.groupby(["method", "split"])["config_hash"].nunique()
     mixed = set(hashes_per_cell[hashes_per_cell > 1].index.get_level_values("method"))
+    backbones = frame.get("backbone", pd.Series("", index=frame.index)).fillna("")
+    named = backbones != ""  # records older than the backbone field name none
+    counts = backbones[named].groupby(frame.method[named]).nunique()
+    several_backbones = set(counts[counts > 1].index)
 
     def variant(row: pd.Series) -> str:
         if row.method not in mixed:
             return row.method
+        backbone = backbones[row.name]
+        on = f"{backbone}, " if row.method in several_backbones and backbone else ""
         options = f", {row.options}" if row.options else ""
-        return f"{row.method} [{row.iterations} it{options}]"
+        return f"{row.method} [{on}{row.iterations} it{options}]"
 
     # one label per config hash (its first run's), so runs of one config never split
     labels = frame.apply(variant, axis=1).groupby(

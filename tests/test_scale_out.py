@@ -37,8 +37,8 @@ def test_two_gloo_processes_write_one_record_with_the_single_process_schema(tmp_
     lines = multi.stderr.splitlines()
     assert lines.count("note: --launcher pytorch trains one run at a time over its processes; "
                        "--jobs 2 is ignored") == 1
-    assert lines.count("warning: global batch 32 (16 per process x 2 process(es)) at lr 0.05 "
-                       "differs from the protocol's reference batch 16 at lr 0.05; results are "
+    assert lines.count("warning: global batch 16 (8 per process x 2 process(es)) at lr 0.05 "
+                       "differs from the protocol's reference batch 8 at lr 0.05; results are "
                        "not comparable with reference runs (the record carries global_batch "
                        "and lr)") == 1
     assert sum("record " in line and "mIoU" in line for line in lines) == 1  # rank 0 only

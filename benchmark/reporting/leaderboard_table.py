@@ -13,6 +13,7 @@ from benchmark.reporting.paired import (
     holm_adjusted,
     paired_comparison,
 )
+from benchmark.runs.protocol_settings import WEIGHT_AVERAGE_LABEL
 
 ABOVE, BELOW = "↑", "↓"
 MIXED_MACHINES = "†"
@@ -191,7 +192,7 @@ def weights_note(runs: pd.DataFrame) -> list[str]:
     if "evaluated_network" not in runs:
         return []
     averaged = sorted({name.split(", ", 1)[1] for name in runs.evaluated_network.dropna()
-                       if ", weight average" in name})
+                       if WEIGHT_AVERAGE_LABEL in name})
     if not averaged:
         return []
     return [f"evaluated weights: {' or '.join(averaged)} (an exponential moving average of "

@@ -107,10 +107,14 @@ def apply_weight_average(cfg: Config) -> None:
     cfg.val_cfg = dict(cfg.get("val_cfg") or {}, type="WeightAverageValLoop")
 
 
+#: How a record's ``evaluated_network`` names averaged weights (``student, weight average 0.01``).
+WEIGHT_AVERAGE_LABEL = ", weight average "
+
+
 def evaluated_weights(cfg: Config, predict_on: str) -> str:
     """The evaluated network for the record: ``student``, or ``student, weight average 0.01``."""
     momentum = cfg.get("eval_weight_average")
-    return f"{predict_on}, weight average {float(momentum):g}" if momentum else predict_on
+    return f"{predict_on}{WEIGHT_AVERAGE_LABEL}{float(momentum):g}" if momentum else predict_on
 
 
 def _config_dicts(cfg: Config):

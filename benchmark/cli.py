@@ -13,7 +13,7 @@ from typing import Sequence
 from benchmark.errors import BenchmarkError
 
 COMMANDS = ("run", "list", "splits", "table", "compare", "plot", "check-plugin", "pretrain",
-            "reproduce", "perf", "env", "evaluate")
+            "reproduce", "perf", "env", "evaluate", "validity")
 
 DESCRIPTION = """\
 Benchmark suite for semi-supervised semantic segmentation.
@@ -28,6 +28,7 @@ Every method is a plugin over the same backbone, splits, schedule and evaluation
   python -m benchmark compare unimatch supervised --split 1_8  # beyond seed noise?
   python -m benchmark reproduce results/runs/<record>.json  # rerun a record, compare
   python -m benchmark plot                                  # label efficiency, curves
+  python -m benchmark validity                              # is the protocol representative?
   python -m benchmark env                                   # versions, mmcv ops, device
 """
 

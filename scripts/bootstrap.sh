@@ -74,7 +74,7 @@ else
   mkdir -p "$CACHE_DIR"
   WHEEL=$(ls "$CACHE_DIR"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n 1 || true)
   if [ -z "$WHEEL" ]; then
-    log "no cached mmcv wheel in $CACHE_DIR: building mmcv $MMCV_VERSION from source (~5 min on 2 cores)"
+    log "no cached mmcv wheel in $CACHE_DIR: building mmcv $MMCV_VERSION from source (6-20 min on 2 cores, by CPU kind)"
     BUILD_DIR=$(mktemp -d)
     trap 'rm -rf "$BUILD_DIR"' EXIT
     "${PIP[@]}" install -q "setuptools<70" wheel ninja

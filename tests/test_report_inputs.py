@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from benchmark.cli import main
@@ -11,7 +12,7 @@ from benchmark.commands.table import table_text
 from benchmark.plugins import load_all
 from benchmark.protocols import PROTOCOLS
 from benchmark.registry import registered_methods
-from benchmark.reporting.published import COLUMNS, published_numbers
+from benchmark.reporting.published import COLUMNS, published_backbone, published_numbers
 from benchmark.reporting.records import read_records
 from benchmark.reporting.report import protocol_blocks
 from tests.reporting_records import make_record, small_set
@@ -61,15 +62,17 @@ def test_published_registry_is_well_formed():
 
 def test_published_block_stands_beside_ours_only_where_numbers_exist():
     assert all("published" not in b.title for b in protocol_blocks(small_set(), "synthetic"))
-    ours = [make_record("unimatch", "1_8", s, v, protocol="pascal") for s, v in
-            enumerate([75.0, 76.0])]
+    ours = [make_record("unimatch", "1_8", s, v, protocol="pascal", backbone="ResNetV1c-101",
+                        network="deeplabv3plus") for s, v in enumerate([75.0, 76.0])]
     blocks = protocol_blocks(ours, "pascal")
     assert "mIoU (%) of the final checkpoint" in blocks[0].title  # our rows first
     published = blocks[-1]
     assert "published" in published.title
     rows = published.data[(published.data.method == "unimatch") & (published.data.split == "1_8")]
-    assert sorted(rows.published) == [76.9, 78.4]
-    assert sorted(rows.gap.round(2)) == [-2.9, -1.4]
+    gaps = dict(zip(rows.backbone, rows.gap))
+    # ours (75.5, R101) is compared with the R101 number only, never with R50's
+    assert gaps["DeepLabv3+ R101"] == pytest.approx(75.5 - 78.4)
+    assert pd.isna(gaps["DeepLabv3+ R50"])
     assert "unimatch" in set(blocks[0].table.index) and "sop" not in set(blocks[0].table.index)
     assert any("Revisiting Weak-to-Strong" in note or "Sinkhorn" in note
                for note in published.footnotes)
@@ -80,3 +83,28 @@ def test_published_numbers_render_with_repeated_method_rows(fmt):
     text = table_text([], "pascal", fmt)
     assert text.count("unimatch") >= 6  # R50 and R101 at 1_16, 1_8, 1_4
     assert "[1]" in text or fmt == "csv"
+
+
+@pytest.mark.parametrize("network, backbone, name", [
+    ("deeplabv3plus", "r50", "DeepLabv3+ R50"),
+    ("", "ResNetV1c-101", "DeepLabv3+ R101"),        # records older than the network field
+    ("vit_dpt", "timm:vit_base_patch14_dinov2", "DPT DINOv2-B"),
+    ("vit_dpt", "timm:vit_small_patch14_reg4_dinov2.lvd142m", "DPT DINOv2-S"),
+    ("vit_dpt", "timm:vit_base_patch16_224", None),   # a ViT the registry has no number for
+    ("deeplabv3plus", "timm:resnet50", None),
+    ("deeplabv3plus", "", None),                      # records older than the backbone field
+])
+def test_published_backbone_names_our_network_as_the_registry_does(network, backbone, name):
+    assert published_backbone(network, backbone) == name
+
+
+def test_published_gap_uses_the_row_on_the_same_backbone():
+    ours = [make_record("unimatch", "1_8", s, v, protocol="pascal", backbone=b,
+                        network="deeplabv3plus", config_hash=b.ljust(64, "0"))
+            for b, values in (("r50", [70.0, 72.0]), ("r101", [77.0, 79.0]))
+            for s, v in enumerate(values)]
+    data = protocol_blocks(ours, "pascal")[-1].data
+    rows = data[(data.method == "unimatch") & (data.split == "1_8")]
+    gaps = dict(zip(rows.backbone, rows.gap))
+    assert gaps["DeepLabv3+ R50"] == pytest.approx(71.0 - 76.9)
+    assert gaps["DeepLabv3+ R101"] == pytest.approx(78.0 - 78.4)

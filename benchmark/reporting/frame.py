@@ -39,7 +39,8 @@ def records_frame(records: list[RunRecord]) -> pd.DataFrame:
                  eval_mode=getattr(r, "eval_mode", "") or "",
                  labeled_batch=r.labeled_batch, unlabeled_batch=r.unlabeled_batch,
                  evaluated_network=r.evaluated_network,
-                 backbone=getattr(r, "backbone", None) or "")
+                 backbone=getattr(r, "backbone", None) or "",
+                 network=getattr(r, "network", None) or "")
             for r in records]
     return pd.DataFrame(rows)
 

@@ -1,6 +1,9 @@
 """Names of the backbone choices and networks, importable without torch (reports use them).
 
-:mod:`benchmark.models.backbones` builds the presets these names select.
+:mod:`benchmark.models.backbones` builds the presets these names select and keeps its
+own copy of the constants (a test keeps the two equal) while the shipped records are
+regenerated: a change under ``benchmark/models`` counts as a change of the training code,
+which ``reproduce`` refuses for records of older commits.
 """
 
 from __future__ import annotations

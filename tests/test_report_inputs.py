@@ -108,3 +108,18 @@ def test_published_gap_uses_the_row_on_the_same_backbone():
     gaps = dict(zip(rows.backbone, rows.gap))
     assert gaps["DeepLabv3+ R50"] == pytest.approx(71.0 - 76.9)
     assert gaps["DeepLabv3+ R101"] == pytest.approx(78.0 - 78.4)
+
+
+def test_torch_free_backbone_names_equal_the_presets_constants():
+    from benchmark import backbone_names
+    from benchmark.models import backbones
+
+    for name in ("RESNET_DEPTHS", "TIMM_PREFIX", "DEEPLAB_NETWORK", "DPT_NETWORK",
+                 "DINOV2_SIZES"):
+        assert getattr(backbone_names, name) == getattr(backbones, name), name
+    for model in ("vit_base_patch14_dinov2", "vit_small_patch14_reg4_dinov2.lvd142m",
+                  "vit_base_patch16_224"):
+        size = backbone_names.dinov2_size(model)
+        release = backbones.dinov2_release_file(model)
+        assert (release is None) == (size is None)
+        assert release is None or release.startswith(f"dinov2_vit{size}14")

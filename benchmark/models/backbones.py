@@ -19,14 +19,14 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from benchmark.backbone_names import (
-    DEEPLAB_NETWORK,
-    DPT_NETWORK,
-    RESNET_DEPTHS,
-    TIMM_PREFIX,
-    dinov2_size,
-)
 from benchmark.errors import BenchmarkError
+
+RESNET_DEPTHS = {"r18": 18, "r50": 50, "r101": 101}
+TIMM_PREFIX = "timm:"
+DEEPLAB_NETWORK = "deeplabv3plus"
+DPT_NETWORK = "vit_dpt"
+# size word of timm's DINOv2 names -> letter of the official release files
+DINOV2_SIZES = {"small": "s", "base": "b", "large": "l", "giant": "g"}
 
 
 @dataclass(frozen=True)
@@ -106,11 +106,11 @@ def dinov2_release_file(model_name: str) -> str | None:
     ``vit_base_patch14_dinov2`` -> ``dinov2_vitb14_pretrain.pth``,
     ``vit_small_patch14_reg4_dinov2`` -> ``dinov2_vits14_reg4_pretrain.pth``.
     """
-    size = dinov2_size(model_name)
-    if size is None:
+    parts = model_name.split(".")[0].split("_")
+    if parts[-1] != "dinov2" or len(parts) < 3 or parts[1] not in DINOV2_SIZES:
         return None
-    registers = "_reg4" if "reg4" in model_name.split(".")[0].split("_") else ""
-    return f"dinov2_vit{size}14{registers}_pretrain.pth"
+    registers = "_reg4" if "reg4" in parts else ""
+    return f"dinov2_vit{DINOV2_SIZES[parts[1]]}14{registers}_pretrain.pth"
 
 
 @functools.lru_cache(maxsize=8)

@@ -34,6 +34,23 @@ if [ -n "$(git status --porcelain --untracked-files=no -- . ':(exclude)results')
   exit 2
 fi
 
+# One regeneration, one training code: every staged record must come from code that trains
+# like the first staged record's commit (README, "Regenerating the shipped records").
+"$PY" - "$STAGING" <<'PYEOF'
+import json, sys
+from pathlib import Path
+from benchmark.runs.reproduce import changed_training_code
+records = sorted(Path(sys.argv[1]).glob("runs/*.json"))
+if records:
+    commit = json.loads(records[0].read_text())["git_commit"]
+    changed = changed_training_code(commit)
+    if changed:
+        sys.exit(f"regenerate_records: the training code changed since {commit[:7]}, the "
+                 f"commit of the staged records ({', '.join(changed)}); train from a "
+                 f"worktree of it (git worktree add --detach DIR {commit[:7]}) or start a "
+                 "new staging folder (STAGING=...)")
+PYEOF
+
 run() {
   "$PY" -m benchmark run --skip-done --results-dir "$STAGING" --work-dir "$WORK_DIR" "$@"
 }

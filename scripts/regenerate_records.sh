@@ -45,8 +45,9 @@ if records:
     commit = json.loads(records[0].read_text())["git_commit"]
     changed = changed_training_code(commit)
     if changed:
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
         sys.exit(f"regenerate_records: the training code changed since {commit[:7]}, the "
-                 f"commit of the staged records ({', '.join(changed)}); train from a "
+                 f"commit of the staged records ({', '.join(changed[:3])}{more}); train from a "
                  f"worktree of it (git worktree add --detach DIR {commit[:7]}) or start a "
                  "new staging folder (STAGING=...)")
 PYEOF

@@ -80,3 +80,13 @@ def test_loading_options_never_split_a_config_into_rows():
     table = leaderboard(records_frame(base + tuned), "synthetic")
     assert list(table.index) == ["sop [100 it, model.sop_weight=0]", "sop [100 it]"]
     assert table.loc["sop [100 it, model.sop_weight=0]", "1_8"].endswith("(n=2)")
+
+
+def test_a_method_run_only_with_options_is_named_by_them():
+    # one config of sop, all of it with sop_weight=0: not the bare method name
+    records = [_record("sop", "1_8", k, 50.0 + k, 51.0, config_hash="d" * 64) for k in (0, 1)]
+    for record in records:
+        record.cfg_options = {"model.sop_weight": 0}
+    records.append(_record("supervised", "1_8", 0, 40.0, 41.0, config_hash="e" * 64))
+    table = leaderboard(records_frame(records), "synthetic")
+    assert set(table.index) == {"sop [100 it, model.sop_weight=0]", "supervised"}

@@ -52,7 +52,9 @@ def row_labels(frame: pd.DataFrame) -> pd.Series:
     are therefore split only where one (method, split) cell holds several hashes. Such a
     method's rows are named by what the user varied: the backbone (where the method has
     runs on several), iterations, then ``--cfg-options``, and the hash prefix as a last
-    resort (e.g. code or dataset changed, same options).
+    resort (e.g. code or dataset changed, same options). A method run only with
+    experimental ``--cfg-options`` is named by them too, so a row never shows options
+    under the bare method name.
     """
     hashes_per_cell = frame.groupby(["method", "split"])["config_hash"].nunique()
     mixed = set(hashes_per_cell[hashes_per_cell > 1].index.get_level_values("method"))
@@ -62,7 +64,7 @@ def row_labels(frame: pd.DataFrame) -> pd.Series:
     several_backbones = set(counts[counts > 1].index)
 
     def variant(row: pd.Series) -> str:
-        if row.method not in mixed:
+        if row.method not in mixed and not row.options:
             return row.method
         backbone = backbones[row.name]
         on = f"{backbone}, " if row.method in several_backbones and backbone else ""

@@ -241,11 +241,12 @@ def budget(runs: pd.DataFrame, schedule: int, targets: ValidityTargets,
               f"{targets.leaderboard_budget_s / 3600:g} h, {targets.slots} runs side by side")
     walls = {m: _median_wall(runs, m, targets.noise_split, schedule) for m in methods}
     missing = sorted(m for m, wall in walls.items() if math.isnan(wall))
-    make_run_walls = [walls.get(m, math.nan) for m in targets.make_run_methods]
-    make_run = max(make_run_walls)
-    if any(math.isnan(wall) for wall in make_run_walls):
-        return TargetResult(target, f"no default {split} record of "
-                            f"{', '.join(targets.make_run_methods)}", None)
+    make_run_walls = {m: walls.get(m, math.nan) for m in targets.make_run_methods}
+    unmeasured = [m for m, wall in make_run_walls.items() if math.isnan(wall)]
+    if unmeasured:
+        return TargetResult(target, f"no default {split} record of {', '.join(unmeasured)}",
+                            None)
+    make_run = max(make_run_walls.values())
     measured = f"`make run` about {_minutes(make_run)} (the slower of its runs)"
     if missing:
         return TargetResult(target, f"{measured}; no default {split} record of "

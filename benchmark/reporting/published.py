@@ -49,13 +49,18 @@ def published_backbone(network: str, backbone: str) -> str | None:
 def _ours(runs: pd.DataFrame, method: str, split: str, backbone: str) -> pd.Series | None:
     """Mean, std and n of our default-options row of ``method`` on the published backbone.
 
+    Args:
+        runs: Our runs with a ``published_backbone`` column (:func:`published_backbone`).
+        method: The published entry's method.
+        split: Its split.
+        backbone: Its network and backbone, as the registry names them.
+
     Where several such rows exist (e.g. schedules), the one with the most seeds is used.
     """
     if runs.empty:
         return None
-    names = [published_backbone(n, b) for n, b in zip(runs.network, runs.backbone)]
     cell = runs[(runs.method == method) & (runs.split == split) & (runs.options == "")
-                & (pd.Series(names, index=runs.index) == backbone)]
+                & (runs.published_backbone == backbone)]
     if cell.empty:
         return None
     summary = summarize(cell, "miou")
@@ -85,6 +90,9 @@ def published_block(runs: pd.DataFrame, protocol: str) -> Block | None:
     split_rank = {s: k for k, s in enumerate(ordered_splits(protocol, published.split))}
     published = published.assign(rank=published.split.map(split_rank)).sort_values(
         ["method", "rank", "backbone", "source"])
+    if not runs.empty:
+        runs = runs.assign(published_backbone=[published_backbone(n, b) for n, b in
+                                               zip(runs.network, runs.backbone)])
     rows, data = [], []
     for entry in published.itertuples():
         mine = _ours(runs, entry.method, entry.split, entry.backbone)

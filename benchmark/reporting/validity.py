@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from benchmark.protocols import FULL_SPLIT
+from benchmark.reporting.cells import mean_std_text
 from benchmark.reporting.formats import Block
 from benchmark.reporting.frame import SUPERVISED
 from benchmark.reporting.paired import (
@@ -121,9 +122,7 @@ def _cell(runs: pd.DataFrame, method: str, split: str, iterations: int,
 
 
 def _mean_std(values: pd.Series) -> str:
-    if len(values) < 2:
-        return f"{values.mean():.2f} (n={len(values)})"
-    return f"{values.mean():.2f} ± {values.std():.2f} (n={len(values)})"
+    return mean_std_text(values.mean(), values.std(), len(values))
 
 
 def convergence(runs: pd.DataFrame, schedule: int, targets: ValidityTargets) -> TargetResult:
